@@ -1,0 +1,9 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/sigillo/sigillo/store/storetest"
+)
+
+func TestConformance(t *testing.T) { storetest.Run(t, storetest.NewPostgres) }
