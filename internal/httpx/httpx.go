@@ -40,6 +40,9 @@ const (
 	REST
 )
 
+// cscFactorCodes are the CSC codes for a wrong PIN/OTP: 400, not 403.
+var cscFactorCodes = map[string]bool{"invalid_pin": true, "invalid_otp": true, "invalid_authentication_data": true}
+
 // Status returns the HTTP status and error code for err.
 func Status(err error, f Flavor) (int, ErrorBody) {
 	e, ok := errs.As(err)
@@ -62,6 +65,10 @@ func Status(err error, f Flavor) (int, ErrorBody) {
 		status, def = http.StatusUnauthorized, "invalid_token"
 	case errs.Forbidden:
 		status, def = http.StatusForbidden, "access_denied"
+		if f == CSC && cscFactorCodes[e.Code] {
+			// CSC answers wrong authentication factors with 400 (V1 Table 3).
+			status = http.StatusBadRequest
+		}
 	case errs.NotFound:
 		if f == REST {
 			status, def = http.StatusNotFound, "not_found"
