@@ -389,7 +389,9 @@ func (c *Config) resolve() []Problem {
 
 func (c *Config) validate() []Problem {
 	var probs []Problem
-	add := func(key, format string, args ...any) { probs = append(probs, Problem{key, fmt.Sprintf(format, args...)}) }
+	add := func(key, format string, args ...any) {
+		probs = append(probs, Problem{key, fmt.Sprintf(format, args...)})
+	}
 	if c.Mode != "dev" && c.Mode != "production" {
 		add("mode", "must be dev or production, not %q", c.Mode)
 	}

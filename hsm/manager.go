@@ -259,16 +259,10 @@ func (m *Manager) do(ctx context.Context, op func(*conn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	old := c
-	first := err
 	if c, err = m.reconnect(ctx, c); err != nil {
 		return err
 	}
-	err = m.call(c, op)
-	if err != nil {
-		println("DEBUG retry failed: first", first.Error(), "old gen", old.gen, "new gen", c.gen, "cur", m.state.Load() == c, "err", err.Error())
-	}
-	return classify(err)
+	return classify(m.call(c, op))
 }
 
 // call runs op while the library cannot be finalised underneath it.
