@@ -1,0 +1,281 @@
+package audit
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sigillo/sigillo/errs"
+	"github.com/sigillo/sigillo/store"
+)
+
+// Store is what the audit log needs from persistence; *store.Store
+// satisfies it.
+type Store interface {
+	AppendAudit(ctx context.Context, build func(head store.AuditHead) ([]store.AuditRecord, error)) error
+	AuditHead(ctx context.Context) (store.AuditHead, error)
+	AuditRecords(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error)
+	FirstAuditSeqSince(ctx context.Context, since time.Time) (int64, error)
+	InsertAuditCheckpoint(ctx context.Context, c store.AuditCheckpoint) (bool, error)
+	AuditCheckpoints(ctx context.Context) ([]store.AuditCheckpoint, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Domain packages depend on the log only through this method.
+var _ interface {
+	Record(ctx context.Context, e Event) error
+} = (*Log)(nil)
+
+// Timestamper obtains an RFC 3161 timestamp token over digest (computed
+// with h) from our TSA; the CA package provides it.
+type Timestamper interface {
+	Timestamp(ctx context.Context, digest []byte, h crypto.Hash) ([]byte, error)
+}
+
+// Option configures a Log.
+type Option func(*Log)
+
+// WithClock sets the clock that stamps records (nil: time.Now).
+func WithClock(now func() time.Time) Option { return func(l *Log) { l.now = now } }
+
+// WithLogger sets where append and checkpoint failures are logged (nil:
+// discarded).
+func WithLogger(log *slog.Logger) Option { return func(l *Log) { l.log = log } }
+
+// WithRegisterer registers the log's metrics on reg (nil: no metrics).
+func WithRegisterer(reg prometheus.Registerer) Option { return func(l *Log) { l.reg = reg } }
+
+// WithTimestamper sets the TSA used by Checkpoint.
+func WithTimestamper(ts Timestamper) Option { return func(l *Log) { l.ts = ts } }
+
+// WithTSARoots makes Verify check each checkpoint token's signature against
+// these roots (timeStamping EKU). Without it Verify checks the token's
+// imprint and, when the token carries certificates, that its signature is
+// consistent with them, but not who the TSA is.
+func WithTSARoots(roots *x509.CertPool) Option { return func(l *Log) { l.roots = roots } }
+
+// WithMaxBatch bounds how many records one transaction commits (default
+// 512). Larger batches raise throughput under load and the latency of the
+// unlucky last caller of a batch.
+func WithMaxBatch(n int) Option {
+	return func(l *Log) {
+		if n > 0 {
+			l.maxBatch = n
+		}
+	}
+}
+
+// WithWriteTimeout bounds one append transaction (default 10s); when it
+// expires every caller in the batch gets errs.Unavailable.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(l *Log) {
+		if d > 0 {
+			l.writeTimeout = d
+		}
+	}
+}
+
+// Log is the audit log. Record may be called from many goroutines: a single
+// writer goroutine per Log coalesces concurrent calls into one transaction
+// (group commit), which is what lets signatures be audited at thousands per
+// second on SQLite.
+type Log struct {
+	st           Store
+	now          func() time.Time
+	log          *slog.Logger
+	reg          prometheus.Registerer
+	ts           Timestamper
+	roots        *x509.CertPool
+	maxBatch     int
+	writeTimeout time.Duration
+	m            *metrics
+
+	mu     sync.RWMutex // held for reading while sending on reqs; Close takes it to close reqs
+	closed bool
+	reqs   chan *request
+	done   chan struct{} // closed when the writer has exited
+
+	lastCheckpoint atomic.Int64 // seq of this process's last checkpoint
+}
+
+// request is one Record call waiting for its batch to commit.
+type request struct {
+	ctx    context.Context
+	rec    store.AuditRecord // fields filled in; Seq, At and hashes by the writer
+	start  time.Time
+	result chan error // buffered: the writer never blocks on a caller
+}
+
+// Open returns a Log over st and starts its writer. It reads the head once
+// so that a store that cannot be reached fails start-up, not the first
+// signature.
+func Open(ctx context.Context, st Store, opts ...Option) (*Log, error) {
+	l := &Log{st: st, maxBatch: 512, writeTimeout: 10 * time.Second}
+	for _, o := range opts {
+		o(l)
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(l.reg)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	l.m = m
+	if _, err := st.AuditHead(ctx); err != nil {
+		return nil, errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: open: %w", err))
+	}
+	l.reqs = make(chan *request, l.maxBatch)
+	l.done = make(chan struct{})
+	go l.writer()
+	return l, nil
+}
+
+// Close stops accepting records, waits until those already accepted are
+// committed or failed, and stops the writer. It does not close the store.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.reqs)
+	l.mu.Unlock()
+	<-l.done
+	return nil
+}
+
+// Record appends e to the log and returns once it is committed. An error
+// means the event is not (known to be) in the log; it wraps errs.Unavailable
+// when the log cannot be written, and the caller must then refuse the
+// action it was about to take (fail closed).
+func (l *Log) Record(ctx context.Context, e Event) error {
+	if e.Action == "" {
+		return errs.New(errs.Internal, "", "audit event without an action")
+	}
+	r := &request{
+		ctx: ctx,
+		rec: store.AuditRecord{
+			Actor:   cleanText(e.Actor),
+			Action:  cleanText(e.Action),
+			Object:  cleanText(e.Object),
+			Outcome: cleanText(e.Outcome),
+			Detail:  CanonicalDetail(e.Detail),
+		},
+		start:  time.Now(),
+		result: make(chan error, 1),
+	}
+	if err := l.enqueue(ctx, r); err != nil {
+		l.m.failed()
+		return err
+	}
+	select {
+	case err := <-r.result:
+		return err
+	case <-ctx.Done():
+		// The record may still be committed: the caller gives up on the
+		// action anyway, so the log can only hold one event too many.
+		l.m.failed()
+		return errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: record %s: %w", e.Action, ctx.Err()))
+	}
+}
+
+func (l *Log) enqueue(ctx context.Context, r *request) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return errs.Wrap(errs.Unavailable, "audit log unavailable", errors.New("audit: log closed"))
+	}
+	select {
+	case l.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		return errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: record %s: %w", r.rec.Action, ctx.Err()))
+	}
+}
+
+// writer takes whatever requests are waiting (up to maxBatch) and commits
+// them in one transaction; requests arriving meanwhile form the next batch.
+func (l *Log) writer() {
+	defer close(l.done)
+	batch := make([]*request, 0, l.maxBatch)
+	for first := range l.reqs {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < l.maxBatch {
+			select {
+			case r, ok := <-l.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+// commit appends the live requests of batch and reports to each caller.
+func (l *Log) commit(batch []*request) {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if r.ctx.Err() == nil { // the caller has already been answered otherwise
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.writeTimeout)
+	defer cancel()
+	var recs []store.AuditRecord
+	err := l.st.AppendAudit(ctx, func(head store.AuditHead) ([]store.AuditRecord, error) {
+		// Stamped under the append lock, so time follows sequence within a
+		// process; across replicas it follows their clocks.
+		at := time.UnixMilli(l.now().UnixMilli()).UTC()
+		prev := head.Hash
+		if head.Seq == 0 {
+			prev = GenesisHash
+		}
+		recs = recs[:0]
+		for i, r := range live {
+			rec := r.rec
+			rec.Seq = head.Seq + int64(i) + 1
+			rec.At = at
+			rec.PrevHash = prev
+			rec.Hash = RecordHash(rec)
+			prev = rec.Hash
+			recs = append(recs, rec)
+		}
+		return recs, nil
+	})
+	l.m.batch(len(live))
+	if err != nil {
+		l.log.Error("audit append failed: refusing the audited actions", "records", len(live), "err", err)
+		werr := errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: append: %w", err))
+		for _, r := range live {
+			l.m.failed()
+			r.result <- werr
+		}
+		return
+	}
+	for _, r := range live {
+		l.m.appended(r.rec.Outcome, time.Since(r.start))
+		r.result <- nil
+	}
+}
