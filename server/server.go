@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sigillo/sigillo/audit"
 	"github.com/sigillo/sigillo/config"
 	"github.com/sigillo/sigillo/errs"
 	"github.com/sigillo/sigillo/hsm"
@@ -40,6 +41,7 @@ type App struct {
 	Log      *slog.Logger
 	Store    *store.Store
 	HSM      *hsm.Manager
+	Audit    *audit.Log
 	Registry *prometheus.Registry
 
 	engine   *gin.Engine
