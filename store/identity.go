@@ -62,7 +62,9 @@ type Credential struct {
 	KeyStatus          string
 	Activated          bool
 	PINTries, PUKTries int
-	CreatedAt          time.Time
+	// OTPTries counts wrong OTPs in a row (reset by a right one).
+	OTPTries  int
+	CreatedAt time.Time
 }
 
 // CreateUser inserts a user; a taken username gives ErrConflict.
@@ -156,7 +158,7 @@ func (s *Store) CreateCredential(ctx context.Context, c Credential) error {
 
 const credentialColumns = `id, user_id, description, key_algo, cert_serial, cert_chain, pin_hash, puk_hash, erc_hash,
 	iut, otp_type, totp_secret, totp_last_step, scal, multisign, domain, alias, key_status, activated,
-	pin_tries, puk_tries, created_at`
+	pin_tries, puk_tries, otp_tries, created_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -168,7 +170,7 @@ func (s *Store) scanCredential(r scanner) (*Credential, error) {
 	var created int64
 	err := r.Scan(&c.ID, &c.UserID, &c.Description, &c.KeyAlgo, &c.CertSerial, &chain, &c.PINHash, &c.PUKHash,
 		&c.ERCHash, &c.IUT, &c.OTPType, &c.TOTPSecret, &c.TOTPLastStep, &c.SCAL, &c.Multisign, &domain, &alias,
-		&c.KeyStatus, &activated, &c.PINTries, &c.PUKTries, &created)
+		&c.KeyStatus, &activated, &c.PINTries, &c.PUKTries, &c.OTPTries, &created)
 	if err != nil {
 		return nil, s.mapErr(err)
 	}
@@ -241,6 +243,12 @@ func (s *Store) AddPUKTry(ctx context.Context, id string, max int) (tries int, o
 	return s.addTry(ctx, "puk_tries", id, max)
 }
 
+// AddOTPTry is AddPINTry for wrong OTPs (the guard against guessing
+// TOTP codes once the PIN is known).
+func (s *Store) AddOTPTry(ctx context.Context, id string, max int) (tries int, ok bool, err error) {
+	return s.addTry(ctx, "otp_tries", id, max)
+}
+
 func (s *Store) addTry(ctx context.Context, col, id string, max int) (int, bool, error) {
 	var tries int
 	err := s.QueryRow(ctx, `UPDATE credentials SET `+col+` = `+col+` + 1 WHERE id = ? AND `+col+` < ? RETURNING `+col, id, max).Scan(&tries)
@@ -264,6 +272,20 @@ func (s *Store) ResetPINTries(ctx context.Context, id string, max int) (bool, er
 	n, err := res.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("reset pin tries %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// ResetOTPTries clears the OTP counter after a right OTP, unless it is
+// blocked (tries ≥ max); then it reports false.
+func (s *Store) ResetOTPTries(ctx context.Context, id string, max int) (bool, error) {
+	res, err := s.Exec(ctx, `UPDATE credentials SET otp_tries = 0 WHERE id = ? AND otp_tries < ?`, id, max)
+	if err != nil {
+		return false, fmt.Errorf("reset otp tries %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("reset otp tries %s: %w", id, err)
 	}
 	return n == 1, nil
 }
@@ -382,10 +404,11 @@ func putSAD(ctx context.Context, tx *Tx, r SADRecord) error {
 }
 
 // ConsumeSAD takes len(hashes) signatures from the SAD with the given
-// hash, in one transaction: one conditional UPDATE on the remaining count
-// (which also checks owner, credential, expiry, revocation and hash
-// algorithm) and, for a bound SAD, conditional UPDATEs of the per-hash
-// consumption rows (one per distinct multiplicity, usually one). Either
+// hash: one conditional UPDATE on the remaining count (which also checks
+// owner, credential, expiry, revocation and hash algorithm) — alone for an
+// unbound SAD — and, for a bound SAD, in the same transaction conditional
+// UPDATEs of the per-hash consumption rows (one per distinct
+// multiplicity, usually one). Either
 // every hash is consumed or none is. Errors: ErrSADInvalid, ErrSADExpired,
 // ErrSADExhausted, ErrSADHashNotAuthorized, or a store failure.
 func (s *Store) ConsumeSAD(ctx context.Context, sadHash, userID, credentialID, hashAlgo string, hashes [][]byte, now time.Time) error {
@@ -393,7 +416,21 @@ func (s *Store) ConsumeSAD(ctx context.Context, sadHash, userID, credentialID, h
 	if n == 0 {
 		return fmt.Errorf("consume SAD: %w", ErrSADHashNotAuthorized)
 	}
-	err := s.InTx(ctx, func(tx *Tx) error {
+	// Fast path for a SAD not bound to hashes (SCAL 1, batch signing): the
+	// one conditional UPDATE is atomic on its own, no transaction needed.
+	res, err := s.Exec(ctx, `UPDATE sads SET remaining = remaining - ?
+		WHERE hash = ? AND user_id = ? AND credential_id = ? AND revoked = 0 AND expires_at > ?
+		AND remaining >= ? AND bound = 0 AND (hash_algo = '' OR hash_algo = ?)`,
+		n, sadHash, userID, credentialID, Millis(now), n, hashAlgo)
+	if err != nil {
+		return fmt.Errorf("consume SAD: %w", err)
+	}
+	if got, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("consume SAD: %w", err)
+	} else if got == 1 {
+		return nil
+	}
+	err = s.InTx(ctx, func(tx *Tx) error {
 		var bound int
 		err := tx.QueryRow(ctx, `UPDATE sads SET remaining = remaining - ?
 			WHERE hash = ? AND user_id = ? AND credential_id = ? AND revoked = 0 AND expires_at > ?
@@ -463,7 +500,7 @@ func classifySAD(ctx context.Context, tx *Tx, sadHash, userID, credentialID, has
 		return ErrSADInvalid
 	case exp <= Millis(now):
 		return ErrSADExpired
-	case algo != "" && algo != hashAlgo:
+	case algo != "" && hashAlgo != "" && algo != hashAlgo:
 		return ErrSADHashNotAuthorized
 	case remaining < n:
 		return ErrSADExhausted

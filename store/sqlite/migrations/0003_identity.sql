@@ -38,6 +38,7 @@ CREATE TABLE credentials (
     activated      INTEGER NOT NULL,
     pin_tries      INTEGER NOT NULL DEFAULT 0,
     puk_tries      INTEGER NOT NULL DEFAULT 0,
+    otp_tries      INTEGER NOT NULL DEFAULT 0,
     created_at     BIGINT NOT NULL,
     UNIQUE (domain, alias)
 );

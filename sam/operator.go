@@ -1,0 +1,359 @@
+package sam
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sigillo/sigillo/audit"
+	"github.com/sigillo/sigillo/errs"
+	"github.com/sigillo/sigillo/otp"
+	"github.com/sigillo/sigillo/store"
+)
+
+// NewUser is what an operator enrolls.
+type NewUser struct {
+	Username, Password string
+	Email, Phone       string
+	GivenName, Surname string
+	FiscalCode         string
+	// Temporary marks the password as one the user must change at first
+	// login (Login then answers ErrPasswordChange).
+	Temporary bool
+}
+
+// NewCredential is what an operator asks to create for a user.
+type NewCredential struct {
+	UserID string
+	// PIN (8 digits) makes the credential active at once. Without it,
+	// Activation must be "puk": the credential is "issued, not activated"
+	// and signs nothing until the holder activates it.
+	PIN        string
+	Activation string
+	// KeyAlgo is "rsa-2048", "rsa-3072", "rsa-4096", "ecdsa-p256" or "ecdsa-p384".
+	KeyAlgo string
+	// OTP is "totp", "sms" or "none".
+	OTP string
+	// SCAL is 1 or 2 (0 means 1). Multisign defaults to 1.
+	SCAL, Multisign int
+	// Domain and Alias (both or neither) name an automatic-signature credential.
+	Domain, Alias string
+	Description   string
+}
+
+// CreatedCredential is shown to the operator once: the PUK and ERC are
+// never stored in clear and cannot be retrieved again.
+type CreatedCredential struct {
+	CredentialID string
+	PUK, ERC     string
+	IUT          string
+	// OTPSecret (base32) and OTPURI (otpauth://) are set for TOTP.
+	OTPSecret, OTPURI string
+	// Certificates are DER, leaf first.
+	Certificates [][]byte
+	Serial       string
+	Activated    bool
+}
+
+// UserView is a user as the operator API shows it (no secrets).
+type UserView struct {
+	UserID, Email, Phone, GivenName, Surname, FiscalCode, Status string
+	PasswordChangedAt                                            time.Time
+	MustChangePassword                                           bool
+	CreatedAt                                                    time.Time
+}
+
+var (
+	reUsername = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$`)
+	rePhone    = regexp.MustCompile(`^\+?[0-9]{6,15}$`)
+	reEmail    = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	reFiscal   = regexp.MustCompile(`^[A-Z0-9]{11,16}$`)
+	rePIN      = regexp.MustCompile(`^[0-9]{8}$`)
+	reDomain   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+	reAlias    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$`)
+)
+
+// Key algorithms a credential may have.
+var keyAlgos = map[string]bool{"rsa-2048": true, "rsa-3072": true, "rsa-4096": true, "ecdsa-p256": true, "ecdsa-p384": true}
+
+func invalidList(problems []string) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	return errs.Invalidf("%s", strings.Join(problems, "; "))
+}
+
+// CreateUser enrolls a user; every invalid field is listed in one error.
+// A taken username is errs.Conflict.
+func (s *Service) CreateUser(ctx context.Context, u NewUser) (string, error) {
+	var problems []string
+	if !reUsername.MatchString(u.Username) {
+		problems = append(problems, "Invalid parameter username (3-64 of A-Z a-z 0-9 . _ @ -)")
+	}
+	if v := PasswordViolations(u.Password); len(v) > 0 {
+		problems = append(problems, "Password does not meet the policy: "+strings.Join(v, ", "))
+	}
+	if !reEmail.MatchString(u.Email) {
+		problems = append(problems, "Invalid parameter email")
+	}
+	phone := strings.NewReplacer(" ", "", "-", "").Replace(u.Phone)
+	if !rePhone.MatchString(phone) {
+		problems = append(problems, "Invalid parameter phone")
+	}
+	if strings.TrimSpace(u.GivenName) == "" {
+		problems = append(problems, "Missing parameter givenName")
+	}
+	if strings.TrimSpace(u.Surname) == "" {
+		problems = append(problems, "Missing parameter surname")
+	}
+	fiscal := strings.ToUpper(strings.TrimSpace(u.FiscalCode))
+	if fiscal != "" && !reFiscal.MatchString(fiscal) {
+		problems = append(problems, "Invalid parameter fiscalCode")
+	}
+	if err := invalidList(problems); err != nil {
+		return "", err
+	}
+	h, err := s.hash(ctx, u.Password)
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	err = s.st.CreateUser(ctx, store.User{
+		ID: u.Username, PasswordHash: h, Email: u.Email, Phone: phone, GivenName: strings.TrimSpace(u.GivenName),
+		Surname: strings.TrimSpace(u.Surname), FiscalCode: fiscal, Status: "active", PasswordChangedAt: now,
+		MustChangePassword: u.Temporary, CreatedAt: now,
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return "", errs.New(errs.Conflict, "", "Username already taken")
+	}
+	if err != nil {
+		return "", storeErr("create user", err)
+	}
+	s.record(ctx, audit.Event{Actor: "admin", Action: "admin.user.create", Object: "user:" + u.Username, Outcome: "success"})
+	return u.Username, nil
+}
+
+// User returns a user for the operator API (no secrets).
+func (s *Service) User(ctx context.Context, id string) (*UserView, error) {
+	u, err := s.st.User(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errs.New(errs.NotFound, "", "Unknown user")
+	}
+	if err != nil {
+		return nil, storeErr("user", err)
+	}
+	return &UserView{UserID: u.ID, Email: u.Email, Phone: u.Phone, GivenName: u.GivenName, Surname: u.Surname,
+		FiscalCode: u.FiscalCode, Status: u.Status, PasswordChangedAt: u.PasswordChangedAt,
+		MustChangePassword: u.MustChangePassword, CreatedAt: u.CreatedAt}, nil
+}
+
+// ChangePassword replaces a user's password after checking the old one
+// and the policy (the self-care portal calls it; it clears a temporary
+// password).
+func (s *Service) ChangePassword(ctx context.Context, username, oldPassword, newPassword string) error {
+	u, err := s.st.User(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrAuthentication
+	}
+	if err != nil {
+		return storeErr("change password", err)
+	}
+	ok, err := s.verify(ctx, u.PasswordHash, oldPassword)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.record(ctx, audit.Event{Actor: "user:" + u.ID, Action: "auth.password_change", Object: "user:" + u.ID, Outcome: "failure:bad_password"})
+		return ErrAuthentication
+	}
+	if err := CheckPassword(newPassword); err != nil {
+		return err
+	}
+	if newPassword == oldPassword {
+		return errs.Invalidf("The new password must differ from the old one")
+	}
+	h, err := s.hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	if err := s.st.SetPassword(ctx, u.ID, h, false, s.now()); err != nil {
+		return storeErr("change password", err)
+	}
+	s.record(ctx, audit.Event{Actor: "user:" + u.ID, Action: "auth.password_change", Object: "user:" + u.ID, Outcome: "success"})
+	return nil
+}
+
+// CreateCredential generates the key in the HSM, has the CA certify it
+// and stores the credential with hashed PIN, PUK and ERC, all in one call.
+func (s *Service) CreateCredential(ctx context.Context, nc NewCredential) (*CreatedCredential, error) {
+	if nc.SCAL == 0 {
+		nc.SCAL = 1
+	}
+	if nc.Multisign == 0 {
+		nc.Multisign = 1
+	}
+	var problems []string
+	if nc.UserID == "" {
+		problems = append(problems, "Missing parameter userID")
+	}
+	activated := true
+	switch {
+	case nc.PIN != "" && (nc.Activation == "" || nc.Activation == "pin"):
+		if !rePIN.MatchString(nc.PIN) {
+			problems = append(problems, "Invalid parameter pin (8 digits)")
+		}
+	case nc.PIN == "" && nc.Activation == "puk":
+		activated = false
+	default:
+		problems = append(problems, `Give either pin (8 digits) or "activation":"puk" without pin`)
+	}
+	if !keyAlgos[nc.KeyAlgo] {
+		problems = append(problems, "Invalid parameter keyAlgo (rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384)")
+	}
+	switch nc.OTP {
+	case "totp", "sms", "none":
+	default:
+		problems = append(problems, "Invalid parameter otp (totp, sms, none)")
+	}
+	if nc.SCAL != 1 && nc.SCAL != 2 {
+		problems = append(problems, "Invalid parameter scal (1 or 2)")
+	}
+	if nc.Multisign < 1 || nc.Multisign > s.cfg.MaxMultisign {
+		problems = append(problems, fmt.Sprintf("Invalid parameter multisign (1..%d)", s.cfg.MaxMultisign))
+	}
+	if (nc.Domain == "") != (nc.Alias == "") {
+		problems = append(problems, "Give both domain and alias, or neither")
+	} else if nc.Domain != "" && (!reDomain.MatchString(nc.Domain) || !reAlias.MatchString(nc.Alias)) {
+		problems = append(problems, "Invalid parameter domain or alias")
+	}
+	if len(nc.Description) > 255 {
+		problems = append(problems, "Invalid parameter description (at most 255 characters)")
+	}
+	if err := invalidList(problems); err != nil {
+		return nil, err
+	}
+	u, err := s.st.User(ctx, nc.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errs.New(errs.NotFound, "", "Unknown user")
+	}
+	if err != nil {
+		return nil, storeErr("create credential", err)
+	}
+	if nc.OTP == "sms" && u.Phone == "" {
+		return nil, errs.Invalidf("The user has no phone number for SMS OTP")
+	}
+
+	id := randomID("c-")
+	out := &CreatedCredential{CredentialID: id, Activated: activated}
+	if out.PUK, err = randomDigits(8); err != nil {
+		return nil, errs.Wrap(errs.Internal, "Internal error", err)
+	}
+	if out.ERC, err = randomCode(12); err != nil {
+		return nil, errs.Wrap(errs.Internal, "Internal error", err)
+	}
+	if out.IUT, err = randomCode(10); err != nil {
+		return nil, errs.Wrap(errs.Internal, "Internal error", err)
+	}
+	rec := store.Credential{
+		ID: id, UserID: u.ID, Description: nc.Description, KeyAlgo: nc.KeyAlgo, IUT: out.IUT, OTPType: nc.OTP,
+		SCAL: nc.SCAL, Multisign: nc.Multisign, Domain: nc.Domain, Alias: nc.Alias, KeyStatus: KeyEnabled,
+		Activated: activated,
+	}
+	if activated {
+		if rec.PINHash, err = s.hash(ctx, nc.PIN); err != nil {
+			return nil, err
+		}
+	}
+	if rec.PUKHash, err = s.hash(ctx, out.PUK); err != nil {
+		return nil, err
+	}
+	if rec.ERCHash, err = s.hash(ctx, out.ERC); err != nil {
+		return nil, err
+	}
+	if nc.OTP == "totp" {
+		if out.OTPSecret, out.OTPURI, err = s.totp.Generate(u.ID); err != nil {
+			return nil, errs.Wrap(errs.Internal, "Internal error", err)
+		}
+		if rec.TOTPSecret, err = otp.Seal(s.cfg.OTPKey, []byte(out.OTPSecret), []byte(id)); err != nil {
+			return nil, errs.Wrap(errs.Internal, "Internal error", err)
+		}
+	}
+
+	pub, err := s.keys.GenerateKey(ctx, id, nc.KeyAlgo)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, "HSM unavailable", fmt.Errorf("generate key %s: %w", id, err))
+	}
+	serial, chain, err := s.issuer.Issue(ctx, pub, Holder{GivenName: u.GivenName, Surname: u.Surname,
+		FiscalCode: u.FiscalCode, Email: u.Email, Country: s.cfg.Country}, id)
+	if err != nil {
+		s.log.Error("certificate not issued; HSM key left orphaned", "credential", id, "error", err)
+		if _, ok := errs.As(err); ok {
+			return nil, err
+		}
+		return nil, errs.Wrap(errs.Unavailable, "CA unavailable", fmt.Errorf("issue certificate for %s: %w", id, err))
+	}
+	if len(chain) == 0 {
+		return nil, errs.Wrap(errs.Internal, "Internal error", fmt.Errorf("CA returned no certificate for %s", id))
+	}
+	if err := samePublicKey(pub, chain[0]); err != nil {
+		return nil, errs.Wrap(errs.Internal, "Internal error", err)
+	}
+	rec.CertSerial, rec.CertChain, out.Serial, out.Certificates = serial, chain, serial, chain
+	rec.CreatedAt = s.now()
+	if err := s.st.CreateCredential(ctx, rec); err != nil {
+		s.log.Error("credential not stored; HSM key and certificate orphaned", "credential", id, "serial", serial, "error", err)
+		if errors.Is(err, store.ErrConflict) {
+			return nil, errs.New(errs.Conflict, "", "domain and alias already in use")
+		}
+		return nil, storeErr("create credential", err)
+	}
+	s.record(ctx, audit.Event{Actor: "admin", Action: "admin.credential.create", Object: "credential:" + id, Outcome: "success",
+		Detail: map[string]string{"user": u.ID, "keyAlgo": nc.KeyAlgo, "otp": nc.OTP, "serial": serial}})
+	return out, nil
+}
+
+// samePublicKey checks that the CA certified the key we generated.
+func samePublicKey(pub crypto.PublicKey, leafDER []byte) error {
+	leaf, err := parseCert(leafDER)
+	if err != nil {
+		return err
+	}
+	eq, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !eq.Equal(leaf.PublicKey) {
+		return errors.New("issued certificate does not match the generated key")
+	}
+	return nil
+}
+
+// AdminCredential describes any credential for the operator (no secrets).
+func (s *Service) AdminCredential(ctx context.Context, id string) (*CredentialInfo, error) {
+	c, err := s.st.Credential(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errs.New(errs.NotFound, "", "Unknown credential")
+	}
+	if err != nil {
+		return nil, storeErr("credential", err)
+	}
+	return s.info(ctx, c)
+}
+
+// SetKeyEnabled enables or disables a credential's key (operator action).
+func (s *Service) SetKeyEnabled(ctx context.Context, id string, enabled bool) error {
+	status := KeyDisabled
+	if enabled {
+		status = KeyEnabled
+	}
+	err := s.st.SetKeyStatus(ctx, id, status)
+	if errors.Is(err, store.ErrNotFound) {
+		return errs.New(errs.NotFound, "", "Unknown credential")
+	}
+	if err != nil {
+		return storeErr("set key status", err)
+	}
+	s.record(ctx, audit.Event{Actor: "admin", Action: "admin.credential." + strings.TrimSuffix(status, "d"), Object: "credential:" + id, Outcome: "success"})
+	return nil
+}

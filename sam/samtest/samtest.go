@@ -1,0 +1,346 @@
+// Package samtest gives tests a real signature activation service: SQLite
+// store, the keys the test passes (a SoftHSM2 token: WithKeys(softhsmtest.New(t).Manager);
+// in-memory keys otherwise), a test CA minted
+// in the test whose certificate statuses the test controls, a recording
+// auditor that can be told to fail, and a settable clock. It is imported
+// only by tests (sam, admin, csc). It does not import the HSM packages
+// itself so that `go list -deps ./sam/...` stays free of PKCS#11.
+package samtest
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sigillo/sigillo/audit"
+	"github.com/sigillo/sigillo/otp"
+	"github.com/sigillo/sigillo/sam"
+	"github.com/sigillo/sigillo/store"
+	"github.com/sigillo/sigillo/store/storetest"
+)
+
+// CA is a throw-away issuing CA implementing sam.Issuer. Statuses default
+// to "valid"; SetStatus changes them; FailStatus makes CertStatus error.
+type CA struct {
+	Cert       *x509.Certificate
+	key        *ecdsa.PrivateKey
+	now        func() time.Time
+	status     sync.Map // serial → status
+	FailStatus atomic.Bool
+	// Validity of issued certificates (default one year).
+	Validity time.Duration
+}
+
+// NewCA mints a CA (P-256) valid around now().
+func NewCA(t testing.TB, now func() time.Time) *CA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "sigillo test CA", Organization: []string{"sigillo tests"}, Country: []string{"IT"}},
+		NotBefore:             n.Add(-time.Hour),
+		NotAfter:              n.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &CA{Cert: cert, key: key, now: now, Validity: 365 * 24 * time.Hour}
+}
+
+var _ sam.Issuer = (*CA)(nil)
+
+// Issue certifies pub for the holder; the chain is leaf, CA.
+func (ca *CA) Issue(_ context.Context, pub crypto.PublicKey, h sam.Holder, credentialID string) (string, [][]byte, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return "", nil, err
+	}
+	n := ca.now()
+	subj := pkix.Name{CommonName: h.GivenName + " " + h.Surname, Country: []string{h.Country}}
+	if h.FiscalCode != "" {
+		subj.SerialNumber = "TINIT-" + h.FiscalCode
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:   serial,
+		Subject:        subj,
+		NotBefore:      n.Add(-time.Minute),
+		NotAfter:       n.Add(ca.Validity),
+		KeyUsage:       x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+		EmailAddresses: []string{h.Email},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.key)
+	if err != nil {
+		return "", nil, fmt.Errorf("test CA: %w", err)
+	}
+	s := serial.Text(16)
+	ca.status.Store(s, "valid")
+	return s, [][]byte{der, ca.Cert.Raw}, nil
+}
+
+// CertStatus returns the status set for serial.
+func (ca *CA) CertStatus(_ context.Context, serial string) (string, error) {
+	if ca.FailStatus.Load() {
+		return "", errors.New("test CA: status unavailable")
+	}
+	v, ok := ca.status.Load(serial)
+	if !ok {
+		return "", fmt.Errorf("test CA: unknown serial %s", serial)
+	}
+	return v.(string), nil
+}
+
+// SetStatus sets the status CertStatus reports for serial.
+func (ca *CA) SetStatus(serial, status string) { ca.status.Store(serial, status) }
+
+// Audit records events in memory; Fail makes Record fail.
+type Audit struct {
+	mu     sync.Mutex
+	events []audit.Event
+	Fail   atomic.Bool
+}
+
+// Record stores e, or fails when Fail is set.
+func (a *Audit) Record(_ context.Context, e audit.Event) error {
+	if a.Fail.Load() {
+		return errors.New("test audit: down")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.events = append(a.events, e)
+	return nil
+}
+
+// Events returns a copy of the recorded events.
+func (a *Audit) Events() []audit.Event {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]audit.Event(nil), a.events...)
+}
+
+// Count returns how many events have the action and outcome.
+func (a *Audit) Count(action, outcome string) int {
+	n := 0
+	for _, e := range a.Events() {
+		if e.Action == action && e.Outcome == outcome {
+			n++
+		}
+	}
+	return n
+}
+
+// Clock is a settable clock, safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock starts at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the current fake time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// MemKeys is an in-memory sam.Keys for tests that do not need an HSM.
+type MemKeys struct {
+	mu   sync.Mutex
+	keys map[string]crypto.Signer
+}
+
+// GenerateKey makes a key of algo under id.
+func (m *MemKeys) GenerateKey(_ context.Context, id, algo string) (crypto.PublicKey, error) {
+	var k crypto.Signer
+	var err error
+	switch algo {
+	case "ecdsa-p256":
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ecdsa-p384":
+		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "rsa-2048":
+		k, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "rsa-3072":
+		k, err = rsa.GenerateKey(rand.Reader, 3072)
+	default:
+		return nil, fmt.Errorf("memkeys: unsupported %s", algo)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.keys == nil {
+		m.keys = map[string]crypto.Signer{}
+	}
+	if _, ok := m.keys[id]; ok {
+		return nil, fmt.Errorf("memkeys: %s exists", id)
+	}
+	m.keys[id] = k
+	return k.Public(), nil
+}
+
+// Signer returns the key's signer.
+func (m *MemKeys) Signer(_ context.Context, id string) (crypto.Signer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[id]
+	if !ok {
+		return nil, fmt.Errorf("memkeys: no key %s", id)
+	}
+	return k, nil
+}
+
+// Env is a ready service and its parts.
+type Env struct {
+	Service *sam.Service
+	Store   *store.Store
+	CA      *CA
+	Audit   *Audit
+	Clock   *Clock
+	Keys    sam.Keys
+	Config  sam.Config
+}
+
+// Option changes the Env before the service is built.
+type Option func(*options)
+
+type options struct {
+	cfg  sam.Config
+	keys sam.Keys
+	st   *store.Store
+}
+
+// WithConfig edits the service configuration.
+func WithConfig(f func(*sam.Config)) Option { return func(o *options) { f(&o.cfg) } }
+
+// WithKeys uses the given key manager, typically a real SoftHSM2 token:
+// samtest.WithKeys(softhsmtest.New(t).Manager). Without it the Env uses
+// MemKeys.
+func WithKeys(k sam.Keys) Option { return func(o *options) { o.keys = k } }
+
+// WithStore uses the given store (e.g. PostgreSQL) instead of a fresh SQLite.
+func WithStore(s *store.Store) Option { return func(o *options) { o.st = s } }
+
+// FastArgon2 makes hashing cheap for tests (production uses sam.Argon2Default).
+var FastArgon2 = sam.Argon2Params{Time: 1, Memory: 256, Threads: 1}
+
+// New builds a service on a fresh SQLite store (or WithStore's) and the
+// keys given WithKeys (in-memory keys by default).
+func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	o := options{cfg: sam.Config{OTPKey: key, Argon2: FastArgon2}}
+	for _, f := range opts {
+		f(&o)
+	}
+	clock := NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	st := o.st
+	if st == nil {
+		st = storetest.NewSQLite(t)
+	}
+	keys := o.keys
+	if keys == nil {
+		keys = &MemKeys{}
+	}
+	ca := NewCA(t, clock.Now)
+	au := &Audit{}
+	svc, err := sam.New(o.cfg, sam.Deps{
+		Store: st, Keys: keys, Issuer: ca, Audit: au, SMS: otp.NewOutbox(st, clock.Now), Now: clock.Now,
+	})
+	if err != nil {
+		t.Fatalf("sam.New: %v", err)
+	}
+	return &Env{Service: svc, Store: st, CA: ca, Audit: au, Clock: clock, Keys: keys, Config: o.cfg}
+}
+
+// Password is a password that meets the policy.
+const Password = "Corr3ct-Horse"
+
+// PIN is the PIN CreateCredential uses unless told otherwise.
+const PIN = "12345678"
+
+// User enrolls a user with Password and returns its id.
+func (e *Env) User(t testing.TB, username string) string {
+	t.Helper()
+	id, err := e.Service.CreateUser(context.Background(), sam.NewUser{
+		Username: username, Password: Password, Email: username + "@example.test", Phone: "+393330000000",
+		GivenName: "Test", Surname: "User " + username, FiscalCode: "RSSMRA80A01H501U",
+	})
+	if err != nil {
+		t.Fatalf("create user %s: %v", username, err)
+	}
+	return id
+}
+
+// Credential creates a credential for userID; empty fields of nc get
+// PIN, ecdsa-p256, otp none, SCAL 1, multisign 10.
+func (e *Env) Credential(t testing.TB, userID string, nc sam.NewCredential) *sam.CreatedCredential {
+	t.Helper()
+	nc.UserID = userID
+	if nc.PIN == "" && nc.Activation == "" {
+		nc.PIN = PIN
+	}
+	if nc.KeyAlgo == "" {
+		nc.KeyAlgo = "ecdsa-p256"
+	}
+	if nc.OTP == "" {
+		nc.OTP = "none"
+	}
+	if nc.Multisign == 0 {
+		nc.Multisign = 10
+	}
+	cc, err := e.Service.CreateCredential(context.Background(), nc)
+	if err != nil {
+		t.Fatalf("create credential: %v", err)
+	}
+	return cc
+}
+
+// Login logs userID in with Password and returns the principal.
+func (e *Env) Login(t testing.TB, userID string) *sam.Principal {
+	t.Helper()
+	ctx := context.Background()
+	tok, err := e.Service.Login(ctx, userID, Password, false)
+	if err != nil {
+		t.Fatalf("login %s: %v", userID, err)
+	}
+	p, err := e.Service.Authenticate(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatalf("authenticate %s: %v", userID, err)
+	}
+	return p
+}
