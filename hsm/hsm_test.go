@@ -94,7 +94,7 @@ func TestGenerateKey(t *testing.T) {
 				}
 				got := len(a.Value) == 1 && a.Value[0] != 0
 				if got != want[a.Type] {
-					t.Errorf("attribute 0x%x = %v, want %v", a.Type, got, want[a.Type])
+					t.Errorf("%s = %v, want %v", attrNames[a.Type], got, want[a.Type])
 				}
 			}
 			// The sensitive value itself must not be readable.
@@ -120,6 +120,13 @@ func TestGenerateKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+var attrNames = map[uint]string{
+	pkcs11.CKA_SENSITIVE: "CKA_SENSITIVE", pkcs11.CKA_EXTRACTABLE: "CKA_EXTRACTABLE",
+	pkcs11.CKA_TOKEN: "CKA_TOKEN", pkcs11.CKA_PRIVATE: "CKA_PRIVATE", pkcs11.CKA_SIGN: "CKA_SIGN",
+	pkcs11.CKA_DECRYPT: "CKA_DECRYPT", pkcs11.CKA_UNWRAP: "CKA_UNWRAP",
+	pkcs11.CKA_ALWAYS_SENSITIVE: "CKA_ALWAYS_SENSITIVE", pkcs11.CKA_NEVER_EXTRACTABLE: "CKA_NEVER_EXTRACTABLE",
 }
 
 // TestSign checks every supported scheme and hash against Go's verifiers.
@@ -311,6 +318,45 @@ func TestKeyLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := verify(pub, digest, sig, crypto.SHA256); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("key_replaced_by_another_replica", func(t *testing.T) {
+		if _, err := m.GenerateKey(ctx, "shared", "ecdsa-p256"); err != nil {
+			t.Fatal(err)
+		}
+		old, err := m.Signer(ctx, "shared")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := hsm.Open(tok.Config) // another replica on the same token
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if err := other.DestroyKey(ctx, "shared"); err != nil {
+			t.Fatal(err)
+		}
+		newPub, err := other.GenerateKey(ctx, "shared", "ecdsa-p256")
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest := digestOf(crypto.SHA256, []byte("x"))
+		if _, err := old.Sign(nil, digest, crypto.SHA256); !errors.Is(err, hsm.ErrKeyNotFound) {
+			t.Fatalf("old signer after replacement: %v, want ErrKeyNotFound", err)
+		}
+		s, err := m.Signer(ctx, "shared")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Public().(*ecdsa.PublicKey).Equal(newPub) {
+			t.Fatal("Signer still returns the replaced key")
+		}
+		sig, err := s.Sign(nil, digest, crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := verify(newPub, digest, sig, crypto.SHA256); err != nil {
 			t.Fatal(err)
 		}
 	})

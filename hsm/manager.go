@@ -89,7 +89,6 @@ type Manager struct {
 	mu      sync.Mutex // guards the fields below and the swap of state
 	nextGen uint64
 	flight  *flight
-	downErr error // why the token is unavailable, when state is nil
 	closed  bool
 
 	keygenMu sync.Mutex // makes GenerateKey's duplicate-id check atomic in-process
@@ -129,15 +128,18 @@ func Open(cfg Config, opts ...Option) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hsm: open: %w", err)
 	}
-	met, err := newMetrics(o.reg)
-	if err != nil {
-		return nil, fmt.Errorf("hsm: register metrics: %w", err)
-	}
-	m := &Manager{cfg: cfg, mod: mod, log: o.log, met: met, signers: map[string]*cachedSigner{}}
 	c11, modGen, err := mod.openContext(cfg, false)
 	if err != nil {
 		return nil, fmt.Errorf("hsm: open token %q: %w", cfg.TokenLabel, classify(err))
 	}
+	// Registered only once the token is open, so a failed Open can be
+	// retried with the same registerer.
+	met, err := newMetrics(o.reg)
+	if err != nil {
+		mod.closeContext(c11)
+		return nil, fmt.Errorf("hsm: register metrics: %w", err)
+	}
+	m := &Manager{cfg: cfg, mod: mod, log: o.log, met: met, signers: map[string]*cachedSigner{}}
 	m.nextGen = 1
 	m.state.Store(&conn{c11: c11, gen: 1, modGen: modGen})
 	met.setUp(true)
@@ -205,9 +207,6 @@ func (m *Manager) reconnect(ctx context.Context, failed *conn) (*conn, error) {
 			return nil, ErrClosed
 		}
 		m.state.Store(f.conn)
-		m.downErr = nil
-	} else {
-		m.downErr = f.err
 	}
 	m.mu.Unlock()
 	close(f.done)
@@ -252,7 +251,12 @@ func (m *Manager) do(ctx context.Context, op func(*conn) error) error {
 	if err != nil {
 		return err
 	}
-	err = m.call(c, op)
+	return m.retryAfter(ctx, c, m.call(c, op), op)
+}
+
+// retryAfter handles the outcome err of a first attempt on conn c: if the
+// conn is dead it reconnects and runs op once more.
+func (m *Manager) retryAfter(ctx context.Context, c *conn, err error, op func(*conn) error) error {
 	if err == nil || !m.retryable(c, err) {
 		return classify(err)
 	}
@@ -367,6 +371,9 @@ func (m *Manager) GenerateKey(ctx context.Context, id, algo string) (pub crypto.
 	if err != nil {
 		return nil, fmt.Errorf("generate key %q (%s): %w", id, algo, err)
 	}
+	// A signer cached for an earlier key with this id (destroyed by
+	// another replica) must not shadow the new key.
+	m.forget(id, nil)
 	m.log.Info("hsm: key generated", "id", id, "algo", algo)
 	return pub, nil
 }
@@ -457,6 +464,20 @@ func (m *Manager) Signer(ctx context.Context, id string) (signer crypto.Signer, 
 	return cs.signer, nil
 }
 
+// forget drops the cached signer of id (only if it is ks, when ks is not
+// nil) and makes signers already handed out for it fail with
+// ErrKeyNotFound.
+func (m *Manager) forget(id string, ks *keySigner) {
+	m.signersMu.Lock()
+	defer m.signersMu.Unlock()
+	cs, ok := m.signers[id]
+	if !ok || (ks != nil && cs.key != ks) {
+		return
+	}
+	cs.key.destroyed.Store(true)
+	delete(m.signers, id)
+}
+
 // resolve finds the key pair id on conn c.
 func (m *Manager) resolve(c *conn, id string) (*resolved, error) {
 	pairs, err := m.findPairs(c, id)
@@ -477,7 +498,7 @@ func (m *Manager) findPairs(c *conn, id string) ([]crypto11.Signer, error) {
 		return nil, err
 	}
 	if len(pairs) == 0 {
-		if err := m.check(); err != nil {
+		if err := m.checkLogin(); err != nil {
 			return nil, err
 		}
 		return nil, ErrKeyNotFound
@@ -493,12 +514,6 @@ func (m *Manager) DestroyKey(ctx context.Context, id string) (err error) {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	m.signersMu.Lock()
-	if cs, ok := m.signers[id]; ok {
-		cs.key.destroyed.Store(true)
-		delete(m.signers, id)
-	}
-	m.signersMu.Unlock()
 	err = m.do(ctx, func(c *conn) error {
 		pairs, err := m.findPairs(c, id)
 		if err != nil {
@@ -511,6 +526,9 @@ func (m *Manager) DestroyKey(ctx context.Context, id string) (err error) {
 		}
 		return nil
 	})
+	if err == nil || errors.Is(err, ErrKeyNotFound) {
+		m.forget(id, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("destroy key %q: %w", id, err)
 	}
@@ -528,9 +546,9 @@ func (m *Manager) Ready(ctx context.Context) error {
 	}
 	c, err := m.current(ctx)
 	if err == nil {
-		if err = m.lockedCheck(); err != nil && needsReconnect(err) {
-			if _, err = m.reconnect(ctx, c); err == nil {
-				err = m.lockedCheck()
+		if err = m.lockedCheck(c); err != nil && m.retryable(c, err) {
+			if c, err = m.reconnect(ctx, c); err == nil {
+				err = m.lockedCheck(c)
 			}
 		}
 	}
@@ -546,16 +564,30 @@ func (m *Manager) Ready(ctx context.Context) error {
 	return nil
 }
 
-func (m *Manager) lockedCheck() error {
+// readyProbeID is a key id nobody uses: searching for it exercises one of
+// crypto11's pooled sessions end to end without touching a key.
+var readyProbeID = []byte("\x00sigillo-ready-probe")
+
+// lockedCheck checks conn c: a search through one of its pooled sessions
+// (session alive, token reachable), then, where we can see it, the login.
+func (m *Manager) lockedCheck(c *conn) error {
 	m.mod.lib.RLock()
 	defer m.mod.lib.RUnlock()
-	return m.check()
+	if _, err := c.c11.FindKeyPairs(readyProbeID, nil); err != nil {
+		return err
+	}
+	return m.checkLogin()
 }
 
-// check looks at the token through our own session: present, and this
-// process logged in as user (login state is per token and process, shared
-// by all sessions, so a fresh session shows crypto11's login).
-func (m *Manager) check() error {
+// checkLogin looks at the token through our own session on the raw handle:
+// present, and this process logged in as user (login state is per token and
+// application, shared by all its sessions, so a fresh session shows
+// crypto11's login). It says nothing (nil) on modules whose raw handle does
+// not share crypto11's state. The caller holds m.mod.lib for reading.
+func (m *Manager) checkLogin() error {
+	if !m.mod.shared {
+		return nil
+	}
 	p := m.mod.raw
 	slot, err := findSlot(p, m.cfg.TokenLabel)
 	if err != nil {

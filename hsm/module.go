@@ -36,13 +36,21 @@ type module struct {
 	// whose context predates the bump knows its sessions died with the old
 	// state and does not re-initialise the library a second time.
 	gen uint64
-	// raw is our own handle on the same library (dlopen returns the same
-	// instance, so the same initialisation state and login state). It is
-	// used to re-initialise the library underneath crypto11's shared handle,
-	// to check readiness without borrowing crypto11's sessions, and to
+	// raw is our own handle on the same library (for most modules dlopen
+	// and C_GetFunctionList give the same instance, so the same
+	// initialisation and login state: see shared). It is used to
+	// re-initialise the library underneath crypto11's shared handle, to
+	// check the login without borrowing crypto11's sessions, and to
 	// provision SoftHSM tokens. It keeps the library loaded for the process
 	// lifetime.
 	raw *pkcs11.Ctx
+	// shared says whether raw sees the same library state as crypto11's
+	// handle. True for ordinary modules (SoftHSM, vendor HSM clients), whose
+	// C_GetFunctionList returns one static table. False for modules such as
+	// p11-kit-client that hand out an independent instance per
+	// C_GetFunctionList: then raw can neither re-initialise crypto11's
+	// instance nor see its login, and we rely on crypto11 alone.
+	shared bool
 }
 
 var modules struct {
@@ -98,7 +106,7 @@ func (m *module) openContext(cfg Config, reinit bool) (*crypto11.Context, uint64
 	}
 	c, err := crypto11.Configure(c11cfg())
 	if err == nil {
-		m.refs++
+		m.opened()
 		return c, m.gen, nil
 	}
 	code, _ := p11Code(err)
@@ -108,13 +116,13 @@ func (m *module) openContext(cfg Config, reinit bool) (*crypto11.Context, uint64
 		// provisioning) initialised the library; crypto11 insists on
 		// initialising it itself. Take it over.
 		_ = m.raw.Finalize()
-	case code == pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED && m.refs > 0:
+	case code == pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED && m.refs > 0 && m.shared:
 		// The library was finalized under crypto11's shared handle, which
 		// crypto11 will not re-initialise while other contexts hold it.
 		if ierr := m.raw.Initialize(); ierr != nil && !isCode(ierr, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 			return nil, m.gen, fmt.Errorf("re-initialise library: %w", ierr)
 		}
-	case reinit && m.refs > 0 && needsLibraryReinit(err):
+	case reinit && m.refs > 0 && m.shared && needsLibraryReinit(err):
 		// A device-level failure (network HSM gone and back): the library
 		// must be finalised and initialised to reconnect.
 		_ = m.raw.Finalize()
@@ -129,8 +137,18 @@ func (m *module) openContext(cfg Config, reinit bool) (*crypto11.Context, uint64
 	if err != nil {
 		return nil, m.gen, err
 	}
-	m.refs++
+	m.opened()
 	return c, m.gen, nil
+}
+
+// opened counts a new context; on the first one (crypto11 just initialised
+// the library) it finds out whether raw shares crypto11's library state.
+func (m *module) opened() {
+	if m.refs == 0 {
+		_, err := m.raw.GetSlotList(true)
+		m.shared = err == nil
+	}
+	m.refs++
 }
 
 // closeContext closes a context opened by openContext. It blocks until the

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sigillo/sigillo/hsm"
 	softhsmtest "github.com/sigillo/sigillo/softhsm-test"
 )
@@ -105,9 +106,14 @@ func TestRecovery(t *testing.T) {
 // worker has signed again since the previous one (so no single signature
 // meets two outages), the one retry is enough: no signature fails at all.
 func TestRecovery_concurrentSigning(t *testing.T) {
-	tok := softhsmtest.New(t)
+	cfg, _ := softhsmtest.Provision(t)
+	reg := prometheus.NewRegistry()
+	m, err := hsm.Open(cfg, hsm.WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
 	ctx := context.Background()
-	m := tok.Manager
 	if _, err := m.GenerateKey(ctx, "ec", "ecdsa-p256"); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +152,7 @@ func TestRecovery_concurrentSigning(t *testing.T) {
 			}
 		}()
 	}
-	raw := openRaw(t, tok.Config.Module, tok.Config.TokenLabel)
+	raw := openRaw(t, cfg.Module, cfg.TokenLabel)
 	disrupted := 0
 	for r := 0; r < rounds; r++ {
 		var snap [workers]int64
@@ -164,7 +170,7 @@ func TestRecovery_concurrentSigning(t *testing.T) {
 		d := disruptions[r%len(disruptions)]
 		// Between two calls into the library, never during one: see
 		// hsm.LockLibrary.
-		unlock := hsm.LockLibrary(tok.Config.Module)
+		unlock := hsm.LockLibrary(cfg.Module)
 		d.do(t, raw)
 		if d.name == "C_Finalize" {
 			// Our raw handle needs the library initialised next round.
@@ -184,5 +190,22 @@ func TestRecovery_concurrentSigning(t *testing.T) {
 	}
 	if err := m.Ready(ctx); err != nil {
 		t.Fatalf("Ready after the storm: %v", err)
+	}
+	// Single flight: 8 goroutines failing together reconnect once per
+	// disruption, not once each.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconnects := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "sigillo_hsm_reconnects_total" {
+			for _, mt := range mf.GetMetric() {
+				reconnects[mt.GetLabel()[0].GetValue()] = mt.GetCounter().GetValue()
+			}
+		}
+	}
+	if reconnects["ok"] != float64(disrupted) || reconnects["error"] != 0 {
+		t.Errorf("reconnects %v, want ok=%d error=0", reconnects, disrupted)
 	}
 }

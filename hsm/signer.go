@@ -51,27 +51,61 @@ func (k *keySigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 	if err != nil {
 		return nil, fmt.Errorf("sign with %q: %w", k.id, err)
 	}
+	// Hot path: live conn, handle resolved on it. Two atomic loads and
+	// the read lock around crypto11; nothing allocated here.
+	if c := k.m.state.Load(); c != nil {
+		if r := k.cur.Load(); r != nil && r.gen == c.gen {
+			k.m.mod.lib.RLock()
+			sig, err := r.s.Sign(nil, digest, opts)
+			k.m.mod.lib.RUnlock()
+			if err == nil {
+				return sig, nil
+			}
+			if !isHandleStale(err) {
+				// The same one reconnect-and-retry as Manager.do.
+				return k.slow(c, err, digest, opts)
+			}
+		}
+	}
+	return k.slow(nil, nil, digest, opts)
+}
+
+// slow signs through Manager.do, or, when the hot path already failed on
+// conn c with err, through the one retry that follows such a failure.
+func (k *keySigner) slow(c *conn, err error, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	var sig []byte
-	err = k.m.do(context.Background(), func(c *conn) error {
+	op := k.signOp(digest, opts, &sig)
+	if c != nil {
+		err = k.m.retryAfter(context.Background(), c, err, op)
+	} else {
+		err = k.m.do(context.Background(), op)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sign with %q: %w", k.id, err)
+	}
+	return sig, nil
+}
+
+// signOp is one signing attempt on a conn, for Manager.do: it resolves the
+// key on that conn when needed, and re-resolves once if the handle turns
+// out stale.
+func (k *keySigner) signOp(digest []byte, opts crypto.SignerOpts, sig *[]byte) func(*conn) error {
+	return func(c *conn) error {
 		r, err := k.handle(c)
 		if err != nil {
 			return err
 		}
-		sig, err = r.s.Sign(nil, digest, opts)
+		*sig, err = r.s.Sign(nil, digest, opts)
 		if err != nil && isHandleStale(err) {
 			// The object is gone though the session is fine: the key was
 			// destroyed, or destroyed and re-created, behind our back.
 			if r, err = k.reresolve(c, r); err != nil {
 				return err
 			}
-			sig, err = r.s.Sign(nil, digest, opts)
+			*sig, err = r.s.Sign(nil, digest, opts)
 		}
 		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sign with %q: %w", k.id, err)
 	}
-	return sig, nil
 }
 
 // checkOpts validates the request before it costs an HSM round trip, and
@@ -141,12 +175,17 @@ func (k *keySigner) reresolve(c *conn, stale *resolved) (*resolved, error) {
 // store resolves the id on c and caches the result; k.mu must be held.
 func (k *keySigner) store(c *conn) (*resolved, error) {
 	r, err := k.m.resolve(c, k.id)
+	if errors.Is(err, ErrKeyNotFound) {
+		k.m.forget(k.id, k)
+	}
 	if err != nil {
 		return nil, err
 	}
 	// A key re-created under the same id is a different key: signing with
-	// it would contradict Public(). Treat it as gone.
+	// it would contradict Public(). This signer is done; Manager.Signer
+	// will hand out one for the new key.
 	if !samePublicKey(r.s.Public(), k.pub) {
+		k.m.forget(k.id, k)
 		return nil, fmt.Errorf("%w: key %q was replaced on the token", ErrKeyNotFound, k.id)
 	}
 	k.cur.Store(r)
