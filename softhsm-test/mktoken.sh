@@ -62,7 +62,7 @@ done
 cat <<OUT
 export SOFTHSM2_CONF='$conf'
 export SIGILLO_PKCS11_MODULE='$module'
-export SIGILLO_PKCS11_TOKEN_LABEL='$label'
+export SIGILLO_PKCS11_TOKEN='$label'
 export SIGILLO_PKCS11_PIN='$user_pin'
 # SO PIN: $so_pin (also in $pins)
 OUT
