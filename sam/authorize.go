@@ -10,6 +10,7 @@ import (
 	"github.com/sigillo/sigillo/audit"
 	"github.com/sigillo/sigillo/errs"
 	"github.com/sigillo/sigillo/otp"
+	"github.com/sigillo/sigillo/ratelimit"
 	"github.com/sigillo/sigillo/store"
 )
 
@@ -51,6 +52,12 @@ func checkHashes(hashes [][]byte, h crypto.Hash) error {
 func (s *Service) Authorize(ctx context.Context, p *Principal, r AuthorizeRequest) (*SAD, error) {
 	c, err := s.loadOwned(ctx, p, r.CredentialID)
 	if err != nil {
+		return nil, err
+	}
+	// Counted after the ownership check (nobody can use up another
+	// user's quota) and before argon2 of the PIN.
+	if err := s.limit(ctx, ratelimit.Authorize, ratelimit.Cred(c.ID)); err != nil {
+		s.met.authorize.WithLabelValues("rate_limited").Inc()
 		return nil, err
 	}
 	n := r.NumSignatures
@@ -235,6 +242,9 @@ func (s *Service) SendOTPFor(ctx context.Context, p *Principal, credentialID str
 	}
 	if c.KeyStatus != KeyEnabled {
 		return ErrDisabled
+	}
+	if err := s.limit(ctx, ratelimit.OTP, ratelimit.User(p.UserID), ratelimit.Cred(c.ID)); err != nil {
+		return err
 	}
 	u, err := s.st.User(ctx, c.UserID)
 	if err != nil {

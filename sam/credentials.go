@@ -21,7 +21,7 @@ const (
 // loadOwned returns the credential if it belongs to the principal; another
 // user's credential looks exactly like a missing one.
 func (s *Service) loadOwned(ctx context.Context, p *Principal, id string) (*store.Credential, error) {
-	if p == nil || p.UserID == "" {
+	if p == nil || (p.UserID == "" && p.Domain == "") {
 		return nil, ErrInvalidToken
 	}
 	if id == "" {
@@ -34,7 +34,7 @@ func (s *Service) loadOwned(ctx context.Context, p *Principal, id string) (*stor
 	if err != nil {
 		return nil, storeErr("credential", err)
 	}
-	if c.UserID != p.UserID {
+	if !owns(p, c) {
 		return nil, ErrCredentialGone
 	}
 	return c, nil

@@ -194,7 +194,7 @@ func (s *Service) CreateCredential(ctx context.Context, nc NewCredential) (*Crea
 		nc.SCAL = 1
 	}
 	if nc.Multisign == 0 {
-		nc.Multisign = 1
+		nc.Multisign = defaultMultisign(nc)
 	}
 	var problems []string
 	if nc.UserID == "" {
@@ -222,8 +222,8 @@ func (s *Service) CreateCredential(ctx context.Context, nc NewCredential) (*Crea
 	if nc.SCAL != 1 && nc.SCAL != 2 {
 		problems = append(problems, "Invalid parameter scal (1 or 2)")
 	}
-	if nc.Multisign < 1 || nc.Multisign > s.cfg.MaxMultisign {
-		problems = append(problems, fmt.Sprintf("Invalid parameter multisign (1..%d)", s.cfg.MaxMultisign))
+	if nc.Multisign < 1 || nc.Multisign > s.maxMultisign(nc) {
+		problems = append(problems, fmt.Sprintf("Invalid parameter multisign (1..%d)", s.maxMultisign(nc)))
 	}
 	if (nc.Domain == "") != (nc.Alias == "") {
 		problems = append(problems, "Give both domain and alias, or neither")

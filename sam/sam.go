@@ -88,8 +88,12 @@ type Config struct {
 	PasswordMaxAge time.Duration
 	// Country is the holder's country in issued certificates (default "IT").
 	Country string
-	// MaxMultisign caps a credential's multisign (default 1000).
+	// MaxMultisign caps a credential's multisign (default 1000; automatic
+	// credentials may go up to DefaultAutomaticMultisign).
 	MaxMultisign int
+	// SignParallelism bounds the concurrent HSM signatures of one batch
+	// (default DefaultSignParallelism; set it to the HSM session pool size).
+	SignParallelism int
 }
 
 func (c Config) withDefaults() Config {
@@ -140,6 +144,9 @@ type Deps struct {
 	Now     func() time.Time
 	Log     *slog.Logger
 	Metrics prometheus.Registerer
+	// Limiter bounds login, authorize and OTP attempts (nil: ratelimit's
+	// default rules over Store; see sam/ratelimit.go).
+	Limiter Limiter
 }
 
 // Service is the signature activation module. It is safe for concurrent use.
@@ -156,6 +163,7 @@ type Service struct {
 	hashSem chan struct{}
 	totp    *otp.TOTP
 	smsOTP  *otp.SMS
+	limiter Limiter
 
 	signers sync.Map // credential id → crypto.Signer
 	leaves  sync.Map // certificate serial → *x509.Certificate
@@ -206,6 +214,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	s.totp = otp.NewTOTP(cfg.OTP, d.Store, d.Now)
 	s.smsOTP = otp.NewSMS(cfg.OTP, d.Store, d.SMS, d.Now)
+	if s.limiter, err = limiterFor(d); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

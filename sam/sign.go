@@ -3,7 +3,6 @@ package sam
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -44,6 +43,7 @@ func (s *Service) SignHash(ctx context.Context, p *Principal, r SignRequest) ([]
 	fail := func(reason string, err error) ([][]byte, error) {
 		s.met.signed.WithLabelValues(reason).Add(float64(n))
 		s.history(ctx, c, "sign", hf, n, "failure:"+reason)
+		s.logFailure(ctx, p, c, hf, n, "failure:"+reason, "")
 		s.record(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "signature.sign", Object: "credential:" + c.ID,
 			Outcome: "failure:" + reason, Detail: map[string]string{"hashAlgo": hf.String(), "count": strconv.Itoa(n)}})
 		return nil, err
@@ -57,21 +57,16 @@ func (s *Service) SignHash(ctx context.Context, p *Principal, r SignRequest) ([]
 			return fail("bad_request", errs.Invalidf("Invalid parameter signAlgo"))
 		}
 	}
-	if err := s.st.ConsumeSAD(ctx, tokenHash(r.SAD), p.UserID, c.ID, hf.String(), r.Hashes, s.now()); err != nil {
-		return fail("sad", sadErr(err))
+	if err := s.consumeCounted(ctx, p, c, r.SAD, hf.String(), r.Hashes); err != nil {
+		return fail("sad", err)
 	}
 	signer, err := s.signer(ctx, c.ID)
 	if err != nil {
 		return fail("hsm", err)
 	}
-	sigs := make([][]byte, n)
-	for i, d := range r.Hashes {
-		sig, err := signer.Sign(rand.Reader, d, r.Opts)
-		if err != nil {
-			s.signers.Delete(c.ID)
-			return fail("hsm", errs.Wrap(errs.Unavailable, "HSM unavailable", fmt.Errorf("sign with %s: %w", c.ID, err)))
-		}
-		sigs[i] = sig
+	sigs, err := s.signAll(ctx, c, signer, r.Hashes, r.Opts)
+	if err != nil {
+		return fail("hsm", err)
 	}
 	if err := s.recordStrict(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "signature.sign", Object: "credential:" + c.ID,
 		Outcome: "success", Detail: map[string]string{"hashAlgo": hf.String(), "count": strconv.Itoa(n)}}); err != nil {
@@ -81,6 +76,7 @@ func (s *Service) SignHash(ctx context.Context, p *Principal, r SignRequest) ([]
 	}
 	s.met.signed.WithLabelValues("success").Add(float64(n))
 	s.history(ctx, c, "sign", hf, n, "success")
+	s.logSignatures(ctx, p, c, hf, r.Hashes)
 	return sigs, nil
 }
 

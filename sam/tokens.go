@@ -11,6 +11,7 @@ import (
 
 	"github.com/sigillo/sigillo/audit"
 	"github.com/sigillo/sigillo/errs"
+	"github.com/sigillo/sigillo/ratelimit"
 	"github.com/sigillo/sigillo/store"
 )
 
@@ -53,6 +54,10 @@ func storeErr(what string, err error) error {
 // to change it (the self-care portal), rather than a token that works for
 // nothing.
 func (s *Service) Login(ctx context.Context, username, password string, rememberMe bool) (*Tokens, error) {
+	// Before argon2: a flood of guesses must not reach it.
+	if err := s.limit(ctx, ratelimit.Login, ratelimit.User(username)); err != nil {
+		return nil, err
+	}
 	u, err := s.st.User(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same work as a real check so that timing does not

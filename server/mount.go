@@ -2,14 +2,27 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"time"
 
+	"github.com/sigillo/sigillo/admin"
 	"github.com/sigillo/sigillo/audit"
+	"github.com/sigillo/sigillo/ca"
+	"github.com/sigillo/sigillo/cahttp"
+	"github.com/sigillo/sigillo/csc"
 	"github.com/sigillo/sigillo/internal/httpx"
+	"github.com/sigillo/sigillo/otp"
+	"github.com/sigillo/sigillo/otp/smshttp"
+	"github.com/sigillo/sigillo/pades/revfetch"
+	"github.com/sigillo/sigillo/sam"
+	"github.com/sigillo/sigillo/signdoc"
 )
 
 // mount builds the domain services and mounts their HTTP layers.
 func (a *App) mount(ctx context.Context) error {
+	cfg := a.Config
 	log, err := audit.Open(ctx, a.Store, audit.WithLogger(a.Log), audit.WithRegisterer(a.Registry))
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -17,11 +30,84 @@ func (a *App) mount(ctx context.Context) error {
 	a.Audit = log
 	a.closers = append(a.closers, log.Close)
 	if err := log.Record(ctx, audit.Event{Actor: "system", Action: "config.loaded", Object: "replica", Outcome: "success",
-		Detail: map[string]string{"mode": a.Config.Mode, "database": a.Store.Dialect().String(), "public_url": a.Config.PublicURL}}); err != nil {
+		Detail: map[string]string{"mode": cfg.Mode, "database": a.Store.Dialect().String(), "public_url": cfg.PublicURL}}); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
 
-	admin := a.engine.Group("/admin/v1", httpx.RequireToken(a.Config.AdminToken.Value))
-	_ = admin
+	authority, err := ca.Open(ctx, ca.Config{
+		PublicURL:    cfg.PublicURL,
+		Validity:     cfg.CA.Validity.D(),
+		CRLValidity:  cfg.CA.CRLValidity.D(),
+		TSAPolicyOID: cfg.CA.TSAPolicyOID,
+		KeyAlgo:      cfg.CA.KeyAlgo,
+		Organization: cfg.CA.Organization,
+		Country:      cfg.CA.Country,
+	}, a.HSM, a.Store, ca.WithAudit(log), ca.WithLogger(a.Log), ca.WithRegisterer(a.Registry))
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	a.CA = authority
+	a.background(authority.Run)
+	a.background(func(ctx context.Context) { _ = log.RunCheckpoints(ctx, 10*time.Minute) })
+
+	key, err := secretKey(cfg.Auth.SecretKey.Value)
+	if err != nil {
+		return fmt.Errorf("auth.secret_key: %w", err)
+	}
+	var sms otp.Sender
+	if cfg.OTP.SMSSender == "webhook" {
+		sms = smshttp.New(cfg.OTP.WebhookURL, "")
+	} else {
+		sms = otp.NewOutbox(a.Store, nil)
+	}
+	svc, err := sam.New(sam.Config{
+		SADTTL:      cfg.Auth.SADTTL.D(),
+		TokenTTL:    cfg.Auth.TokenTTL.D(),
+		RefreshTTL:  cfg.Auth.RefreshTTL.D(),
+		PINMaxTries: cfg.Auth.PINMaxTries,
+		OTP:         otp.Config{Digits: cfg.OTP.Digits, Period: cfg.OTP.Period.D(), SMSTTL: cfg.OTP.SMSTTL.D()},
+		OTPKey:      key,
+		Country:     cfg.CA.Country,
+	}, sam.Deps{
+		Store: a.Store, Keys: a.HSM, Issuer: caIssuer{ca: authority, qualified: true}, Audit: log,
+		SMS: sms, Log: a.Log, Metrics: a.Registry,
+	})
+	if err != nil {
+		return fmt.Errorf("sam: %w", err)
+	}
+	a.SAM = svc
+
+	docs, err := signdoc.New(svc, signdoc.Config{
+		MaxDocumentBytes: cfg.Batch.MaxDocumentBytes,
+		Timestamper:      authority,
+		// Our chain's revocation data in-process; others' (an external
+		// TSA's) fetched by URL.
+		Validation: signdoc.Fallback{authority, &revfetch.Fetcher{}},
+		Log:        a.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("signdoc: %w", err)
+	}
+	csc.New(svc, csc.Options{
+		Log: a.Log, Registerer: a.Registry, TSA: authority, MaxHashes: cfg.Batch.MaxHashes, Region: cfg.CA.Country,
+		SignDoc: docs,
+	}).Register(a.engine)
+	caRoutes := cahttp.New(authority, a.Log)
+	caRoutes.Register(a.engine)
+
+	adminGroup := a.engine.Group("/admin/v1", httpx.RequireToken(cfg.AdminToken.Value))
+	admin.New(svc, a.Store, a.Log).Register(adminGroup)
+	caRoutes.RegisterAdmin(adminGroup)
 	return nil
+}
+
+// secretKey decodes the 32-byte key given as hex or base64.
+func secretKey(s string) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	return nil, fmt.Errorf("want 32 bytes as hex or base64")
 }

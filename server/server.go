@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,10 +27,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sigillo/sigillo/audit"
+	"github.com/sigillo/sigillo/ca"
 	"github.com/sigillo/sigillo/config"
 	"github.com/sigillo/sigillo/errs"
 	"github.com/sigillo/sigillo/hsm"
 	"github.com/sigillo/sigillo/internal/httpx"
+	"github.com/sigillo/sigillo/sam"
 	"github.com/sigillo/sigillo/store"
 	"github.com/sigillo/sigillo/store/postgres"
 	"github.com/sigillo/sigillo/store/sqlite"
@@ -42,11 +45,16 @@ type App struct {
 	Store    *store.Store
 	HSM      *hsm.Manager
 	Audit    *audit.Log
+	CA       *ca.Authority
+	SAM      *sam.Service
 	Registry *prometheus.Registry
 
 	engine   *gin.Engine
 	draining atomic.Bool
 	closers  []func() error
+	stopBg   context.CancelFunc
+	bgCtx    context.Context
+	bgWG     sync.WaitGroup
 }
 
 // New opens everything the configuration names. On the embedded dev
@@ -289,8 +297,28 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// background runs fn until Close; loops like CRL refresh and audit
+// checkpoints live here.
+func (a *App) background(fn func(ctx context.Context)) {
+	if a.stopBg == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		a.stopBg = cancel
+		a.bgCtx = ctx
+	}
+	a.bgWG.Add(1)
+	go func() {
+		defer a.bgWG.Done()
+		fn(a.bgCtx)
+	}()
+}
+
 // Close releases the store and the HSM, in reverse order of opening.
 func (a *App) Close() {
+	if a.stopBg != nil {
+		a.stopBg()
+		a.bgWG.Wait()
+		a.stopBg = nil
+	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](); err != nil && a.Log != nil {
 			a.Log.Warn("close", "error", err)

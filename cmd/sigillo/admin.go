@@ -34,6 +34,9 @@ commands:
   credential enable ID
   credential disable ID
   outbox [--to PHONE] [--limit N]
+  cert get SERIAL
+  cert suspend|reactivate SERIAL
+  cert revoke SERIAL [--reason keyCompromise|cessationOfOperation|superseded|affiliationChanged|unspecified]
 
 The token comes from --token or SIGILLO_ADMIN_TOKEN; the server from
 --server or SIGILLO_ADMIN_SERVER (default http://127.0.0.1:8080).
@@ -86,6 +89,17 @@ func (c *adminClient) run(args []string) int {
 		return c.do(http.MethodGet, "/credentials/"+url.PathEscape(args[2]), nil)
 	case len(args) == 3 && args[0] == "credential" && (args[1] == "enable" || args[1] == "disable"):
 		return c.do(http.MethodPost, "/credentials/"+url.PathEscape(args[2])+"/"+args[1], nil)
+	case len(args) == 3 && args[0] == "cert" && args[1] == "get":
+		return c.do(http.MethodGet, "/certificates/"+url.PathEscape(args[2]), nil)
+	case len(args) == 3 && args[0] == "cert" && (args[1] == "suspend" || args[1] == "reactivate"):
+		return c.do(http.MethodPost, "/certificates/"+url.PathEscape(args[2])+"/"+args[1], nil)
+	case len(args) >= 3 && args[0] == "cert" && args[1] == "revoke":
+		fs := flag.NewFlagSet("cert revoke", flag.ContinueOnError)
+		reason := fs.String("reason", "unspecified", "CRL reason")
+		if err := fs.Parse(args[3:]); err != nil {
+			return 2
+		}
+		return c.do(http.MethodPost, "/certificates/"+url.PathEscape(args[2])+"/revoke", map[string]string{"reason": *reason})
 	case len(args) >= 1 && args[0] == "outbox":
 		fs := flag.NewFlagSet("outbox", flag.ContinueOnError)
 		to := fs.String("to", "", "phone number")

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sigillo/sigillo/csc"
+	"github.com/sigillo/sigillo/sam"
+	"github.com/sigillo/sigillo/server/servertest"
+	"github.com/sigillo/sigillo/signdoc/signdoctest"
+)
+
+// TestSignCommand runs the built `sigillo sign` against a live CSC server
+// (real CA with OCSP/TSA endpoints, sam, SoftHSM2, SQLite) and checks every
+// signed PDF with qpdf, pdfsig and openssl.
+func TestSignCommand(t *testing.T) {
+	env := signdoctest.New(t, nil)
+	csc.New(env.Sam, csc.Options{TSA: env.Authority}).Register(env.Engine)
+	v := signdoctest.NewValidators(t, env.Authority.Root(), env.Authority.Issuer())
+	const user = "cli-signer"
+	env.User(t, user)
+	cred := env.Credential(t, user, sam.NewCredential{SCAL: 2, Multisign: 20})
+
+	dir := t.TempDir()
+	var inputs []string
+	for i, name := range []string{"a.pdf", "b.pdf", "c.pdf", "d.pdf", "e.pdf"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, signdoctest.MakePDF(1+i, 500*i, "cli "+name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, p)
+	}
+	sign := func(args ...string) (int, string, string) {
+		cmd := exec.Command(binary, append([]string{"sign"}, args...)...)
+		cmd.Env = cleanEnv("SIGILLO_SIGN_PASSWORD=" + signdoctest.Password)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, stdout.String(), stderr.String()
+	}
+
+	t.Run("batch_B-T", func(t *testing.T) {
+		out := filepath.Join(dir, "signed")
+		before := env.Audit.Count("signature.sign", "success")
+		code, stdout, stderr := sign(append([]string{"--server", env.URL, "--user", user, "--credential", cred.CredentialID,
+			"--pin", signdoctest.PIN, "--level", "B-T", "--out", out}, inputs...)...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		if !strings.Contains(stderr, "signed 5/5") || !strings.Contains(stderr, "documents/s") {
+			t.Errorf("no progress on stderr:\n%s", stderr)
+		}
+		if got := env.Audit.Count("signature.sign", "success"); got != before+1 {
+			t.Errorf("%d signHash calls, want one for the batch", got-before)
+		}
+		for _, in := range inputs {
+			name := strings.TrimSuffix(filepath.Base(in), ".pdf") + "-signed.pdf"
+			path := filepath.Join(out, name)
+			if !strings.Contains(stdout, path) {
+				t.Errorf("stdout does not list %s:\n%s", path, stdout)
+			}
+			signed, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig, _ := os.ReadFile(in)
+			if !bytes.HasPrefix(signed, orig) {
+				t.Fatalf("%s is not an incremental update of %s", path, in)
+			}
+			v.CheckPDF(t, "cli-"+name, signed, signdoctest.PDFWant{Sigs: 1, SignatureTimestamps: 1})
+		}
+		left, _ := filepath.Glob(filepath.Join(out, ".sigillo-sign-*"))
+		if len(left) != 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
+
+	t.Run("one_file_in_process_flags_after_input", func(t *testing.T) {
+		t.Setenv("SIGILLO_SIGN_PASSWORD", signdoctest.Password)
+		out := filepath.Join(dir, "one.pdf")
+		var stdout, stderr bytes.Buffer
+		code := runSign(context.Background(), []string{inputs[0], "--server", env.URL, "--user", user, "--pin", signdoctest.PIN,
+			"--credential", cred.CredentialID, "--out", out, "--quiet"}, &stdout, &stderr)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr.String())
+		}
+		signed, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.CheckPDF(t, "cli-one", signed, signdoctest.PDFWant{Sigs: 1})
+		if stderr.Len() != 0 {
+			t.Errorf("--quiet printed: %s", stderr.String())
+		}
+	})
+
+	t.Run("wrong_PIN_writes_nothing", func(t *testing.T) {
+		out := filepath.Join(dir, "refused")
+		code, _, stderr := sign(append([]string{"--server", env.URL, "--user", user, "--credential", cred.CredentialID,
+			"--pin", "00000000", "--out", out}, inputs[:2]...)...)
+		if code != 1 || !strings.Contains(stderr, "PIN") {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		entries, _ := os.ReadDir(out)
+		if len(entries) != 0 {
+			t.Fatalf("files left after a refused batch: %v", entries)
+		}
+	})
+
+	t.Run("usage_errors", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"--user", user, "--out", dir, inputs[0]},
+			{"--server", env.URL, "--user", user, "--out", dir},
+			{"--server", env.URL, "--user", user, "--level", "B-LTA", "--out", dir, inputs[0]},
+			{"--server", env.URL, "--user", user, "--out", filepath.Join(dir, "x.pdf"), inputs[0], inputs[1]},
+		} {
+			if code, _, stderr := sign(args...); code != 2 {
+				t.Errorf("%v: exit %d, want 2\n%s", args, code, stderr)
+			}
+		}
+	})
+}
+
+// TestSignCommand_realServer runs `sigillo sign` against a whole sigillo
+// replica (server.New as `serve` builds it, via servertest): user and
+// credential enrolled through the admin API, signHash and timestamp
+// through the production wiring.
+func TestSignCommand_realServer(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{})
+	admin := func(path string, body any) map[string]any {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/v1"+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, m)
+		}
+		return m
+	}
+	user := admin("/users", map[string]any{"username": "cli-real", "password": signdoctest.Password, "email": "cli@example.test",
+		"phone": "+393330000001", "givenName": "Anna", "surname": "Bianchi", "fiscalCode": "BNCNNA80A41H501X"})
+	cred := admin("/credentials", map[string]any{"userID": user["userID"], "pin": signdoctest.PIN, "keyAlgo": "ecdsa-p256",
+		"otp": "none", "scal": 2, "multisign": 5})
+	certs := cred["certificates"].([]any)
+	rootDER, err := base64.StdEncoding.DecodeString(certs[len(certs)-1].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := x509.ParseCertificate(rootDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := signdoctest.NewValidators(t, root)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "contract.pdf")
+	os.WriteFile(in, signdoctest.MakePDF(3, 2000, "real server"), 0o600)
+	out := filepath.Join(dir, "contract-signed.pdf")
+	cmd := exec.Command(binary, "sign", "--server", srv.URL, "--user", "cli-real", "--pin", signdoctest.PIN,
+		"--level", "B-T", "--out", out, in)
+	cmd.Env = cleanEnv("SIGILLO_SIGN_PASSWORD=" + signdoctest.Password)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sigillo sign: %v\n%s", err, b)
+	}
+	signed, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := v.CheckPDF(t, "cli-real", signed, signdoctest.PDFWant{Sigs: 1, SignatureTimestamps: 1})
+	if !strings.Contains(text, "Anna Bianchi") {
+		t.Errorf("pdfsig does not name the holder:\n%s", text)
+	}
+}

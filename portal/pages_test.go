@@ -1,0 +1,142 @@
+package portal_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// The forms that the browser journey does not click: suspend, renew,
+// change mobile, revoke with its two confirmations, logout.
+func TestPages_lifecycleForms(t *testing.T) {
+	s := newStack(t)
+	h := s.enrollHolder("lia")
+	c := h.c
+	ctx := context.Background()
+	tok := c.pageToken("/portal/home")
+	form := func(path string, kv ...string) (int, string, http.Header) {
+		t.Helper()
+		v := url.Values{"csrf": {tok}, "cred": {h.credID}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return c.form(path, v)
+	}
+	done := func(st int, hdr http.Header, what string) {
+		t.Helper()
+		if st != http.StatusSeeOther || !strings.Contains(hdr.Get("Location"), "done="+what) {
+			t.Fatalf("%s: %d, Location %q", what, st, hdr.Get("Location"))
+		}
+	}
+	cred, _ := s.Store.Credential(ctx, h.credID)
+
+	// Change the mobile number with a code sent to the old one.
+	st, _, hdr := form("/portal/otp/send", "back", "/portal/otp")
+	if st != http.StatusSeeOther || !strings.HasPrefix(hdr.Get("Location"), "/portal/otp?sent=1") {
+		t.Fatalf("send code: %d %q", st, hdr.Get("Location"))
+	}
+	st, _, hdr = form("/portal/phone", "phone", "+39 333 999 8888", "phoneOTP", s.lastSMS(h.phone))
+	done(st, hdr, "phone_changed")
+	if u, _ := s.Store.User(ctx, h.userID); u.Phone != "+393339998888" {
+		t.Fatalf("phone %q", u.Phone)
+	}
+	h.phone = "+393339998888"
+
+	// Renew with PIN + OTP.
+	form("/portal/otp/send", "back", "/portal/renew")
+	st, _, hdr = form("/portal/renew", "pin", h.pin, "otp", s.lastSMS(h.phone))
+	done(st, hdr, "renewed")
+	renewed, _ := s.Store.Credential(ctx, h.credID)
+	if renewed.CertSerial == cred.CertSerial {
+		t.Fatal("serial unchanged after renewal")
+	}
+
+	// Suspend (one confirmation), then reactivate.
+	st, _, hdr = form("/portal/suspend", "confirm", "on")
+	done(st, hdr, "suspended")
+	if st, _ := s.CA.Status(ctx, renewed.CertSerial); st != "suspended" {
+		t.Fatalf("after suspend: %s", st)
+	}
+	// The offer on the home page follows the state.
+	if _, body := c.get("/portal/home"); !strings.Contains(body, "/portal/reactivate?cred=") || strings.Contains(body, "/portal/suspend?cred=") {
+		t.Fatal("home does not offer reactivation for a suspended certificate")
+	}
+
+	// Revoke: first confirmation shows the second step, which needs the word.
+	st, body, _ := form("/portal/revoke", "understand", "on")
+	if st != http.StatusOK || !strings.Contains(body, `name="step" value="2"`) {
+		t.Fatalf("first confirmation: %d", st)
+	}
+	if st, _ := s.CA.Status(ctx, renewed.CertSerial); st != "suspended" {
+		t.Fatalf("revoked after one confirmation: %s", st)
+	}
+	st, _, hdr = form("/portal/revoke", "step", "2", "confirm", "REVOKE")
+	done(st, hdr, "revoked")
+	if st, _ := s.CA.Status(ctx, renewed.CertSerial); st != "revoked" {
+		t.Fatalf("after revoke: %s", st)
+	}
+
+	// Logout ends the session; the pages send the visitor to the login.
+	st, _, hdr = form("/portal/logout")
+	if st != http.StatusSeeOther || hdr.Get("Location") != "/portal/login" {
+		t.Fatalf("logout: %d %q", st, hdr.Get("Location"))
+	}
+	if st, _ := c.get("/portal/home"); st != http.StatusSeeOther {
+		t.Fatalf("home after logout: %d", st)
+	}
+}
+
+// Pages answer in Italian when the browser asks for it.
+func TestPages_italianFromAcceptLanguage(t *testing.T) {
+	s := newStack(t)
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/portal/emergency", nil)
+	req.Header.Set("Accept-Language", "it-IT,it;q=0.9,en;q=0.5")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b := new(strings.Builder)
+	_, _ = io.Copy(b, resp.Body)
+	if !strings.Contains(b.String(), `<html lang="it">`) || !strings.Contains(b.String(), "Sospensione o revoca d&#39;emergenza") {
+		t.Fatalf("not Italian:\n%s", b.String()[:600])
+	}
+	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options"} {
+		if resp.Header.Get(h) == "" {
+			t.Errorf("missing %s", h)
+		}
+	}
+}
+
+// A credential without OTP (automatic signature) changes its PIN with the
+// PIN alone; the form does not ask for a code it could never get.
+func TestPages_credentialWithoutOTP(t *testing.T) {
+	s := newStack(t)
+	if st, m := s.admin(http.MethodPost, "/users", map[string]any{"username": "batch-user", "password": testPassword, "email": "b@example.test",
+		"phone": "+393331112222", "givenName": "Bo", "surname": "Batch", "fiscalCode": testFiscal}); st != http.StatusCreated {
+		t.Fatalf("user: %d %v", st, m)
+	}
+	st, m := s.admin(http.MethodPost, "/credentials", map[string]any{"userID": "batch-user", "pin": "10203040", "keyAlgo": "ecdsa-p256",
+		"otp": "none", "domain": "acme.example", "alias": "RSSMRA80A01H501U"})
+	if st != http.StatusCreated {
+		t.Fatalf("credential: %d %v", st, m)
+	}
+	credID := m["credentialID"].(string)
+	c := s.newClient()
+	tok := c.pageToken("/portal/login")
+	if st, _, hdr := c.form("/portal/login", url.Values{"csrf": {tok}, "login": {"batch-user"}, "password": {testPassword}}); st != http.StatusSeeOther || hdr.Get("Location") != "/portal/home" {
+		t.Fatalf("login: %d %q", st, hdr.Get("Location"))
+	}
+	_, body := c.get("/portal/pin?cred=" + credID)
+	if strings.Contains(body, `id="f-otp"`) || strings.Contains(body, "/portal/otp/send") {
+		t.Fatal("the PIN form asks for an OTP the credential does not have")
+	}
+	tok = c.pageToken("/portal/home")
+	st, _, hdr := c.form("/portal/pin", url.Values{"csrf": {tok}, "cred": {credID}, "currentPIN": {"10203040"}, "newPIN": {"50607080"}, "newPINConfirm": {"50607080"}})
+	if st != http.StatusSeeOther || !strings.Contains(hdr.Get("Location"), "done=pin_changed") {
+		t.Fatalf("change PIN: %d %q", st, hdr.Get("Location"))
+	}
+}

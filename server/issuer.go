@@ -1,0 +1,50 @@
+package server
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+
+	"github.com/sigillo/sigillo/ca"
+	"github.com/sigillo/sigillo/sam"
+)
+
+// caIssuer adapts the CA to what sam needs: certify a credential key for a
+// holder, and tell a certificate's status at the moment of use.
+type caIssuer struct {
+	ca        *ca.Authority
+	qualified bool
+}
+
+var _ sam.Issuer = caIssuer{}
+
+// Issue certifies pub for h and returns the serial and the chain, leaf first.
+func (i caIssuer) Issue(ctx context.Context, pub crypto.PublicKey, h sam.Holder, credentialID string) (string, [][]byte, error) {
+	req := ca.IssueRequest{
+		PublicKey:  pub,
+		CommonName: h.GivenName + " " + h.Surname,
+		GivenName:  h.GivenName,
+		Surname:    h.Surname,
+		Country:    h.Country,
+		Qualified:  i.qualified,
+		Owner:      credentialID,
+	}
+	if h.FiscalCode != "" {
+		req.SerialNumber = ca.NaturalPersonSerial(h.Country, h.FiscalCode)
+	}
+	cert, err := i.ca.Issue(ctx, req)
+	if err != nil {
+		return "", nil, fmt.Errorf("issue certificate for %s: %w", credentialID, err)
+	}
+	return cert.Serial, i.ca.ChainDER(cert), nil
+}
+
+// CertStatus reads the status from the store on every call, so suspension
+// takes effect immediately on every replica.
+func (i caIssuer) CertStatus(ctx context.Context, serial string) (string, error) {
+	st, err := i.ca.Status(ctx, serial)
+	if err != nil {
+		return "", err
+	}
+	return string(st), nil
+}
