@@ -40,6 +40,10 @@ type Config struct {
 	DatabaseMaxConns int `yaml:"database_max_conns"`
 	// AdminToken is the operator API's bearer token.
 	AdminToken Secret `yaml:"admin_token"`
+	// TrustedProxies is a comma-separated list of proxy addresses/CIDRs
+	// whose X-Forwarded-For is believed (per-IP rate limits depend on it);
+	// empty: none, the peer address is the client.
+	TrustedProxies string `yaml:"trusted_proxies"`
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 
@@ -409,6 +413,16 @@ func (c *Config) validate() []Problem {
 		}
 	} else if strings.Contains(c.Database, "://") && !strings.HasPrefix(c.Database, "sqlite://") {
 		add("database", "unknown scheme in %q (want a path, sqlite://PATH or postgres://...)", c.Database)
+	}
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				add("trusted_proxies", "%q is neither an IP address nor a CIDR", p)
+			}
+		}
 	}
 	if c.DatabaseMaxConns < 1 {
 		add("database_max_conns", "must be at least 1")

@@ -56,6 +56,7 @@ func TestLoadListsEveryProblem(t *testing.T) {
 		{"unknown variable and bad types", "", []string{"SIGILLO_LISTN=x", "SIGILLO_PKCS11_MAX_SESSIONS=many", "SIGILLO_AUTH_SAD_TTL=forever"}, []string{"SIGILLO_LISTN", "SIGILLO_PKCS11_MAX_SESSIONS", "SIGILLO_AUTH_SAD_TTL"}},
 		{"production needs secrets", "", []string{"SIGILLO_MODE=production"}, []string{"pkcs11.module", "pkcs11.token", "pkcs11.pin", "admin_token", "auth.secret_key", "otp.sms_sender"}},
 		{"unknown database scheme", "", []string{"SIGILLO_DATABASE=mysql://x"}, []string{"database"}},
+		{"bad trusted proxy", "", []string{"SIGILLO_TRUSTED_PROXIES=10.0.0.0/8, nonsense"}, []string{"trusted_proxies"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

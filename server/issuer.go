@@ -48,3 +48,29 @@ func (i caIssuer) CertStatus(ctx context.Context, serial string) (string, error)
 	}
 	return string(st), nil
 }
+
+var _ sam.CertLifecycle = caIssuer{}
+
+// Suspend puts the certificate on hold (holder self-care, emergency code).
+func (i caIssuer) Suspend(ctx context.Context, serial, actor string) error {
+	return i.ca.Suspend(ctx, serial, actor)
+}
+
+// Reactivate lifts a hold.
+func (i caIssuer) Reactivate(ctx context.Context, serial, actor string) error {
+	return i.ca.Reactivate(ctx, serial, actor)
+}
+
+// Revoke revokes for good.
+func (i caIssuer) Revoke(ctx context.Context, serial, reason, actor string) error {
+	return i.ca.Revoke(ctx, serial, reason, actor)
+}
+
+// RenewCert issues a successor for the same key; the old one is superseded.
+func (i caIssuer) RenewCert(ctx context.Context, serial string) (string, [][]byte, error) {
+	cert, err := i.ca.Renew(ctx, serial, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	return cert.Serial, i.ca.ChainDER(cert), nil
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sigillo/sigillo/admin"
@@ -12,10 +13,12 @@ import (
 	"github.com/sigillo/sigillo/ca"
 	"github.com/sigillo/sigillo/cahttp"
 	"github.com/sigillo/sigillo/csc"
+	"github.com/sigillo/sigillo/enroll"
 	"github.com/sigillo/sigillo/internal/httpx"
 	"github.com/sigillo/sigillo/otp"
 	"github.com/sigillo/sigillo/otp/smshttp"
 	"github.com/sigillo/sigillo/pades/revfetch"
+	"github.com/sigillo/sigillo/portal"
 	"github.com/sigillo/sigillo/sam"
 	"github.com/sigillo/sigillo/signdoc"
 )
@@ -60,6 +63,7 @@ func (a *App) mount(ctx context.Context) error {
 	} else {
 		sms = otp.NewOutbox(a.Store, nil)
 	}
+	iss := caIssuer{ca: authority, qualified: true}
 	svc, err := sam.New(sam.Config{
 		SADTTL:      cfg.Auth.SADTTL.D(),
 		TokenTTL:    cfg.Auth.TokenTTL.D(),
@@ -69,7 +73,7 @@ func (a *App) mount(ctx context.Context) error {
 		OTPKey:      key,
 		Country:     cfg.CA.Country,
 	}, sam.Deps{
-		Store: a.Store, Keys: a.HSM, Issuer: caIssuer{ca: authority, qualified: true}, Audit: log,
+		Store: a.Store, Keys: a.HSM, Issuer: iss, Audit: log,
 		SMS: sms, Log: a.Log, Metrics: a.Registry,
 	})
 	if err != nil {
@@ -95,8 +99,21 @@ func (a *App) mount(ctx context.Context) error {
 	caRoutes := cahttp.New(authority, a.Log)
 	caRoutes.Register(a.engine)
 
+	enr, err := enroll.New(enroll.Config{PublicURL: cfg.PublicURL}, enroll.Deps{Store: a.Store, SAM: svc, Status: iss,
+		Mailer: enroll.OutboxMailer{St: a.Store}, SMS: sms, Audit: log, Log: a.Log})
+	if err != nil {
+		return fmt.Errorf("enroll: %w", err)
+	}
+	pt, err := portal.New(portal.Config{SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")},
+		portal.Deps{SAM: svc, Enroll: enr, Sessions: a.Store, Log: a.Log})
+	if err != nil {
+		return fmt.Errorf("portal: %w", err)
+	}
+	pt.Register(a.engine)
+
 	adminGroup := a.engine.Group("/admin/v1", httpx.RequireToken(cfg.AdminToken.Value))
 	admin.New(svc, a.Store, a.Log).Register(adminGroup)
+	admin.RegisterIdentifications(adminGroup, enr, a.Store, a.Log)
 	caRoutes.RegisterAdmin(adminGroup)
 	return nil
 }

@@ -205,6 +205,17 @@ func (a *App) routes() *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
+	// Believe X-Forwarded-For only from configured proxies: per-IP limits
+	// (login, emergency) must not be dodged with a forged header.
+	var proxies []string
+	for _, p := range strings.Split(a.Config.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			proxies = append(proxies, p)
+		}
+	}
+	if err := e.SetTrustedProxies(proxies); err != nil {
+		a.Log.Warn("trusted_proxies", "error", err)
+	}
 	met := newHTTPMetrics(a.Registry)
 	e.Use(a.recovery(), met.middleware(), accessLog(a.Log))
 	e.NoRoute(func(c *gin.Context) {
