@@ -186,6 +186,7 @@ func (a *Authority) change(ctx context.Context, serial, actor, action string, c 
 		return lookupErr(sn, err)
 	}
 	a.log.Info("ca: certificate state changed", "serial", sn, "status", c.Status, "reason", c.Reason, "actor", actor)
+	a.met.changes.WithLabelValues(strings.TrimPrefix(action, "cert.")).Inc()
 	detail := map[string]string{"from": rec.Status, "to": c.Status}
 	if c.Reason != "" {
 		detail["reason"] = c.Reason

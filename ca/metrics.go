@@ -13,6 +13,7 @@ type metrics struct {
 	ocsp       *prometheus.CounterVec
 	timestamps *prometheus.CounterVec
 	crls       *prometheus.CounterVec
+	changes    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -25,11 +26,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "RFC 3161 time-stamp requests answered, by outcome."}, []string{"outcome"}),
 		crls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sigillo_ca_crls_generated_total",
 			Help: "CRLs signed, by issuing CA."}, []string{"issuer"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sigillo_ca_status_changes_total",
+			Help: "End-entity certificate state changes made, by action (suspended, reactivated, revoked)."}, []string{"action"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []**prometheus.CounterVec{&m.issued, &m.ocsp, &m.timestamps, &m.crls} {
+	for _, c := range []**prometheus.CounterVec{&m.issued, &m.ocsp, &m.timestamps, &m.crls, &m.changes} {
 		if err := reg.Register(*c); err != nil {
 			// A second Authority on the same registry (tests, a reopen)
 			// shares the first one's counters.

@@ -74,6 +74,10 @@ type Options struct {
 	// signHash and signDoc for IdempotencyTTL (default 24h).
 	Idempotency    IdempotencyStore
 	IdempotencyTTL time.Duration
+	// OAuth2URL, when set, is the base URI of the OAuth2 authorization
+	// server (package oauth: PublicURL + "/csc/v2/oauth2"); v2 info then
+	// advertises it as oauth2, with authType oauth2code and oauth2client.
+	OAuth2URL string
 }
 
 // API serves the CSC API. Create it with New, mount it with Register.

@@ -89,6 +89,25 @@ func (f fields) without(names ...string) ([]byte, error) {
 	return b, nil
 }
 
+// containsFold reports whether b contains the ASCII word w (lower case),
+// ignoring case, without allocating (JSON member names match
+// case-insensitively).
+func containsFold(b []byte, w string) bool {
+	for i := 0; i+len(w) <= len(b); i++ {
+		if b[i]|0x20 != w[0] {
+			continue
+		}
+		j := 1
+		for j < len(w) && b[i+j]|0x20 == w[j] {
+			j++
+		}
+		if j == len(w) {
+			return true
+		}
+	}
+	return false
+}
+
 // restoreBody puts body back for the next handler of the chain.
 func restoreBody(c *gin.Context, body []byte) {
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
@@ -113,12 +132,10 @@ func (a *API) asyncHash(v *version) gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		// A cheap look first: synchronous batches are parsed once, by
-		// the synchronous handler (which also reports malformed bodies).
-		var probe struct {
-			OperationMode json.RawMessage `json:"operationMode"`
-		}
-		if json.Unmarshal(body, &probe) != nil || len(probe.OperationMode) == 0 || string(probe.OperationMode) == `"S"` {
+		// A cheap look first: a body that does not even contain the word
+		// is synchronous and is parsed once, by the synchronous handler
+		// (which also reports malformed bodies).
+		if !containsFold(body, "operationmode") {
 			restoreBody(c, body)
 			c.Next()
 			return

@@ -59,6 +59,7 @@ type infoV2Response struct {
 	Lang                      string           `json:"lang"`
 	Description               string           `json:"description"`
 	AuthType                  []string         `json:"authType"`
+	OAuth2                    string           `json:"oauth2,omitempty"`
 	Methods                   []string         `json:"methods"`
 	ValidationInfo            bool             `json:"validationInfo"`
 	AsynchronousOperationMode bool             `json:"asynchronousOperationMode"`
@@ -93,6 +94,15 @@ type infoV1Response struct {
 // authTypes are the service authorization methods we offer (oauth2 later).
 var authTypes = []string{"basic"}
 
+// authTypesV2 adds OAuth2 when the authorization server is mounted (it
+// serves v2 only: v1's credential token would be of token_type "SAD").
+func (a *API) authTypesV2() []string {
+	if a.opts.OAuth2URL == "" {
+		return authTypes
+	}
+	return append(append([]string(nil), authTypes...), "oauth2code", "oauth2client")
+}
+
 func (v *version) info(c *gin.Context) {
 	// GET has no body; POST may carry {lang}, which we accept and ignore
 	// (one language), but a body that is not JSON is still an error.
@@ -119,7 +129,7 @@ func (v *version) info(c *gin.Context) {
 	}
 	resp := infoV2Response{
 		Specs: "2.0.0.2", Name: o.Name, Logo: o.Logo, Region: o.Region, Lang: o.Lang,
-		Description: o.Description, AuthType: authTypes, Methods: v.a.methods(v.d), AsynchronousOperationMode: o.Async != nil,
+		Description: o.Description, AuthType: v.a.authTypesV2(), OAuth2: o.OAuth2URL, Methods: v.a.methods(v.d), AsynchronousOperationMode: o.Async != nil,
 		SignAlgorithms:    signAlgorithms{Algos: advertisedAlgos},
 		SignatureFormats:  signatureFormats{Formats: []string{}, EnvelopeProperties: [][]string{}},
 		ConformanceLevels: []string{},
@@ -379,10 +389,15 @@ type signaturesResponse struct {
 }
 
 // sadFor is the hook for credential-scope tokens (CSC v2 §8: such a token
-// authorizes signHash on its credential and the SAD may be omitted). sam
-// issues no such tokens yet, so there is never a SAD to take from the
-// principal.
-func (a *API) sadFor(_ *sam.Principal, _ string) (string, bool) { return "", false }
+// authorizes signHash on its credential and the SAD may be omitted). The
+// OAuth credential token is itself a SAD (sam/oauth.go), bound to one
+// credential.
+func (a *API) sadFor(p *sam.Principal, credentialID string) (string, bool) {
+	if p == nil || p.Scope != sam.ScopeCredential || p.SAD == "" || p.CredentialID != credentialID {
+		return "", false
+	}
+	return p.SAD, true
+}
 
 func (v *version) signHash(c *gin.Context) {
 	body, err := v.a.readBody(c)

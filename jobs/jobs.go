@@ -52,7 +52,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -162,8 +161,15 @@ type Deps struct {
 	// Metrics receives the job counters (nil: none).
 	Metrics prometheus.Registerer
 	Now     func() time.Time
-	// HTTP posts to response_uri (nil: a client with CallbackTimeout).
-	HTTP *http.Client
+	// Notify delivers response_uri notifications (package callbackhttp);
+	// nil refuses requests that carry a response_uri.
+	Notify Notifier
+}
+
+// Notifier POSTs a notification body to a response_uri; each call is
+// bounded by ctx (Config.CallbackTimeout).
+type Notifier interface {
+	Notify(ctx context.Context, uri string, body []byte) error
 }
 
 // Runner accepts and runs jobs. It is safe for concurrent use.
@@ -173,7 +179,7 @@ type Runner struct {
 	signer Signer
 	log    *slog.Logger
 	now    func() time.Time
-	http   *http.Client
+	poster Notifier
 	met    *metrics
 	owner  string
 	kick   chan struct{}
@@ -191,16 +197,11 @@ func New(cfg Config, d Deps) (*Runner, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	if d.HTTP == nil {
-		d.HTTP = &http.Client{Timeout: cfg.CallbackTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // a callback is not followed elsewhere
-		}}
-	}
 	met, err := newMetrics(d.Metrics)
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{cfg: cfg, st: d.Store, signer: d.Signer, log: d.Log, now: d.Now, http: d.HTTP, met: met,
+	return &Runner{cfg: cfg, st: d.Store, signer: d.Signer, log: d.Log, now: d.Now, poster: d.Notify, met: met,
 		owner: "r-" + randomHex(8), kick: make(chan struct{}, 1)}, nil
 }
 
@@ -257,6 +258,9 @@ func (r *Runner) expiry(a Async) (time.Time, error) {
 		return time.Time{}, ErrValidityRange
 	}
 	if a.ResponseURI != "" {
+		if r.poster == nil {
+			return time.Time{}, errs.Invalidf("Invalid parameter response_uri: notifications are not enabled")
+		}
 		u, err := url.Parse(a.ResponseURI)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(a.ResponseURI) > 2048 || u.User != nil {
 			return time.Time{}, ErrResponseURI

@@ -1,14 +1,12 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -237,9 +235,42 @@ func itemError(err error) (code, msg string) {
 	return "server_error", "Internal error"
 }
 
+// failed is the result of an item that will not be signed, with its row
+// in the signature log.
+func (r *Runner) failed(j *store.Job, it store.JobItem, err error) store.JobItemResult {
+	code, msg := itemError(err)
+	rec := &store.SignatureRecord{ID: "s-" + randomHex(12), At: r.now(), CredentialID: j.CredentialID, UserID: j.UserID,
+		Client: client(j), Count: 1, Outcome: "failure:" + code, JobID: j.ID, Format: "hash", Document: it.Name}
+	if j.Kind == KindHash {
+		rec.Document = hex.EncodeToString(it.Input)
+	} else {
+		var dp docParams
+		if json.Unmarshal(it.Params, &dp) == nil {
+			rec.Format, rec.Level = dp.Options.Format, signdoc.LevelName(dp.Options.Level)
+			rec.HashAlgo = dp.Options.Hash.String()
+			if rec.Document == "" && dp.Options.Hash.Available() {
+				h := dp.Options.Hash.New()
+				h.Write(it.Input)
+				rec.Document = hex.EncodeToString(h.Sum(nil))
+			}
+		}
+	}
+	return store.JobItemResult{Index: it.Index, ErrorCode: code, ErrorMsg: msg, Record: rec}
+}
+
+// client names the job's caller in the signature log, as sam does.
+func client(j *store.Job) string {
+	switch {
+	case j.ClientID != "":
+		return "client:" + j.ClientID
+	case j.Domain != "" && j.UserID == "":
+		return "domain:" + j.Domain
+	}
+	return "user:" + j.UserID
+}
+
 // failAll marks every pending item failed with err.
 func (r *Runner) failAll(ctx context.Context, j *store.Job, err error) error {
-	code, msg := itemError(err)
 	r.log.Warn("job items fail", "job", j.ID, "error", err)
 	for {
 		items, perr := r.st.PendingJobItems(ctx, j.ID, 1000)
@@ -251,7 +282,7 @@ func (r *Runner) failAll(ctx context.Context, j *store.Job, err error) error {
 		}
 		results := make([]store.JobItemResult, len(items))
 		for i, it := range items {
-			results[i] = store.JobItemResult{Index: it.Index, ErrorCode: code, ErrorMsg: msg}
+			results[i] = r.failed(j, it, err)
 		}
 		if _, cerr := r.st.CompleteJobItems(ctx, j.ID, results); cerr != nil {
 			return cerr
@@ -271,7 +302,7 @@ func (r *Runner) signHashes(ctx context.Context, j *store.Job, items []store.Job
 	}
 	var results []store.JobItemResult
 	var retry error
-	for _, s := range sigs {
+	for k, s := range sigs {
 		switch {
 		case s.Err == nil:
 			results = append(results, store.JobItemResult{Index: s.Index, Result: s.Signature, Record: s.Record})
@@ -280,8 +311,7 @@ func (r *Runner) signHashes(ctx context.Context, j *store.Job, items []store.Job
 		case errs.KindOf(s.Err) == errs.Conflict:
 			// finished by someone else meanwhile
 		default:
-			code, msg := itemError(s.Err)
-			results = append(results, store.JobItemResult{Index: s.Index, ErrorCode: code, ErrorMsg: msg})
+			results = append(results, r.failed(j, items[k], s.Err))
 		}
 	}
 	return results, retry
@@ -317,8 +347,7 @@ func (r *Runner) signDocs(ctx context.Context, j *store.Job, items []store.JobIt
 		case transient(err):
 			retry = err
 		default:
-			code, msg := itemError(err)
-			results = append(results, store.JobItemResult{Index: items[i].Index, ErrorCode: code, ErrorMsg: msg})
+			results = append(results, r.failed(j, items[i], err))
 		}
 	}
 	return results, retry
@@ -443,18 +472,5 @@ func (r *Runner) notify(ctx context.Context, j *store.Job) {
 func (r *Runner) post(ctx context.Context, uri string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.CallbackTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.http.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("response_uri answered %s", resp.Status)
-	}
-	return nil
+	return r.poster.Notify(ctx, uri, body)
 }

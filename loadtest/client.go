@@ -106,17 +106,32 @@ func basic(user, pass string) auth {
 
 // post sends in as JSON and decodes a 2xx answer into out (when not nil).
 func (c *client) post(ctx context.Context, path string, a auth, in, out any) error {
+	data, err := c.postRaw(ctx, path, a, in)
+	if err != nil || out == nil {
+		return err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s: %w: %v", path, errDecode, err)
+	}
+	return nil
+}
+
+// postRaw sends in as JSON (a []byte is sent as is: it is JSON already)
+// and returns the body of a 2xx answer.
+func (c *client) postRaw(ctx context.Context, path string, a auth, in any) ([]byte, error) {
 	var body io.Reader = http.NoBody
-	if in != nil {
+	if b, ok := in.([]byte); ok { // already JSON
+		body = bytes.NewReader(b)
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("encode %s: %w", path, err)
+			return nil, fmt.Errorf("encode %s: %w", path, err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, body)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if a != nil {
@@ -124,13 +139,17 @@ func (c *client) post(ctx context.Context, path string, a auth, in, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
-	if err != nil {
-		return fmt.Errorf("%s: read answer: %w", path, err)
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 && resp.ContentLength < 1<<30 {
+		buf.Grow(int(resp.ContentLength))
 	}
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 1<<30)); err != nil {
+		return nil, fmt.Errorf("%s: read answer: %w", path, err)
+	}
+	data := buf.Bytes()
 	if resp.StatusCode/100 != 2 {
 		e := &APIError{Status: resp.StatusCode}
 		var eb struct {
@@ -140,15 +159,9 @@ func (c *client) post(ctx context.Context, path string, a auth, in, out any) err
 		if json.Unmarshal(data, &eb) == nil {
 			e.Code, e.Description = eb.Error, eb.Description
 		}
-		return fmt.Errorf("%s: %w", path, e)
+		return nil, fmt.Errorf("%s: %w", path, e)
 	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s: %w: %v", path, errDecode, err)
-	}
-	return nil
+	return data, nil
 }
 
 // get fetches path and returns the body of a 2xx answer.

@@ -50,8 +50,9 @@ type Config struct {
 	// makes workers wait, which the report shows as OTP wait.
 	Users int
 	// Multisign is the signatures one SAD allows for signhash and signdoc
-	// (default 1000, sigillo's default cap); workers re-authorize when it
-	// runs out.
+	// (default 100000, sigillo's cap for automatic-signature credentials);
+	// workers re-authorize when it runs out, each authorization costing
+	// the server a PIN hash verification.
 	Multisign int
 	// PDFSize is the size of the generated PDF for signdoc (default 100 KiB).
 	PDFSize int
@@ -95,7 +96,7 @@ func (c Config) withDefaults() Config {
 		c.VerifyRate = 0.01
 	}
 	if c.Multisign == 0 {
-		c.Multisign = 1000
+		c.Multisign = 100000
 	}
 	if c.PDFSize == 0 {
 		c.PDFSize = 100 << 10

@@ -353,6 +353,11 @@ func (f *fakeSigillo) signHash(w http.ResponseWriter, r *http.Request, username 
 func (f *fakeSigillo) signDoc(w http.ResponseWriter, r *http.Request, username string) {
 	var in signDocReq
 	json.NewDecoder(r.Body).Decode(&in)
+	var documents []signDocDocument
+	if err := json.Unmarshal(in.Documents, &documents); err != nil {
+		fail(w, 400, "invalid_request", "Invalid parameter documents")
+		return
+	}
 	f.mu.Lock()
 	c := f.cred(username, in.CredentialID)
 	if c == nil {
@@ -360,14 +365,14 @@ func (f *fakeSigillo) signDoc(w http.ResponseWriter, r *http.Request, username s
 		fail(w, 400, "invalid_request", "Invalid parameter credentialID")
 		return
 	}
-	if !f.consume(w, in.SAD, c.id, nil, len(in.Documents)) {
+	if !f.consume(w, in.SAD, c.id, nil, len(documents)) {
 		f.mu.Unlock()
 		return
 	}
 	corrupt := f.corrupt
 	f.mu.Unlock()
 	var out signDocResp
-	for _, d := range in.Documents {
+	for _, d := range documents {
 		pdf, err := base64.StdEncoding.DecodeString(d.Document)
 		if err != nil || d.SignatureFormat != "P" {
 			fail(w, 400, "invalid_request", "bad document")

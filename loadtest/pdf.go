@@ -74,7 +74,7 @@ func MinimalPDF(size int) ([]byte, error) {
 	return nil, fmt.Errorf("minimal PDF: could not reach exactly %d bytes", size)
 }
 
-var byteRangeRE = regexp.MustCompile(`/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]`)
+var byteRangeRE = regexp.MustCompile(`^/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]`)
 
 // oidTimeStampToken is id-aa-signatureTimeStampToken (RFC 3161 in CMS).
 var oidTimeStampToken = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 14}
@@ -88,11 +88,16 @@ func VerifySignedPDF(orig, signed []byte, cert *x509.Certificate, wantTimestamp 
 	if !bytes.HasPrefix(signed, orig) {
 		return errors.New("signed PDF is not an incremental update of the original")
 	}
-	all := byteRangeRE.FindAllSubmatch(signed, -1)
-	if len(all) == 0 {
+	// The last signature is near the end: look there, not through the
+	// whole document with a regular expression.
+	at := bytes.LastIndex(signed, []byte("/ByteRange"))
+	if at < 0 {
 		return errors.New("no /ByteRange in the signed PDF")
 	}
-	m := all[len(all)-1]
+	m := byteRangeRE.FindSubmatch(signed[at:min(len(signed), at+200)])
+	if m == nil {
+		return errors.New("malformed /ByteRange in the signed PDF")
+	}
 	var br [4]int
 	for i := range br {
 		v, err := strconv.Atoi(string(m[i+1]))

@@ -47,6 +47,9 @@ type credSpec struct {
 	OTP       string // totp | none
 	SCAL      int
 	Multisign int
+	// Domain, when set, makes automatic-signature credentials in that
+	// domain, aliased by username.
+	Domain string
 }
 
 // provision creates n users with one credential each through the operator
@@ -113,6 +116,7 @@ func provisionOne(ctx context.Context, c *client, adminToken, username string, s
 	var cr newCredResp
 	err = c.post(ctx, adminCredsPath, bearer(adminToken), newCredReq{
 		UserID: u.UserID, PIN: a.PIN, KeyAlgo: spec.KeyAlgo, OTP: spec.OTP, SCAL: spec.SCAL, Multisign: spec.Multisign,
+		Domain: spec.Domain, Alias: aliasOf(spec, username),
 	}, &cr)
 	if err != nil {
 		return nil, fmt.Errorf("create credential for %s: %w", username, err)
@@ -138,6 +142,13 @@ func provisionOne(ctx context.Context, c *client, adminToken, username string, s
 		}
 	}
 	return a, nil
+}
+
+func aliasOf(spec credSpec, username string) string {
+	if spec.Domain == "" {
+		return ""
+	}
+	return username
 }
 
 // newPassword returns a random password that meets sigillo's policy

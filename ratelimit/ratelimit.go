@@ -1,7 +1,6 @@
 // Package ratelimit bounds how often a user, a credential or a client
 // address may attempt the expensive or guessable operations: login,
-// credential authorization, sending an OTP and the emergency (ERC)
-// endpoint.
+// credential authorization and sending an OTP.
 //
 // It exists because PIN and OTP retry counters stop guessing of one
 // credential, but not a flood of logins that burns argon2 CPU, nor SMS
@@ -9,7 +8,7 @@
 // the whole service, not per replica, so every counter lives in the store:
 // a hit is one conditional UPSERT on a fixed-window counter keyed by a
 // scope such as "login:user:alice", "authorize:cred:c-1", "otp:cred:c-2"
-// or "emergency:ip:192.0.2.7". No replica keeps a counter in memory.
+// or "login:ip:192.0.2.7". No replica keeps a counter in memory.
 //
 // Invariants:
 //   - a hit is counted before the protected work runs, and at most Limit
@@ -43,11 +42,12 @@ import (
 )
 
 // Actions the service limits. A rule is named action + ":" + subject kind.
+// (The emergency/ERC endpoint keeps its own store-backed limits in
+// sam.Emergency.)
 const (
 	Login     = "login"
 	Authorize = "authorize"
 	OTP       = "otp"
-	Emergency = "emergency"
 )
 
 // Subject kinds.
@@ -123,8 +123,6 @@ func DefaultRules() Rules {
 		RuleName(OTP, KindCred):       {Limit: 10, Window: 10 * time.Minute},
 		RuleName(OTP, KindUser):       {Limit: 20, Window: 10 * time.Minute},
 		RuleName(OTP, KindIP):         {Limit: 100, Window: 10 * time.Minute},
-		RuleName(Emergency, KindIP):   {Limit: 10, Window: 10 * time.Minute},
-		RuleName(Emergency, KindCred): {Limit: 5, Window: time.Hour},
 	}
 }
 

@@ -111,6 +111,7 @@ func (s *Service) Authorize(ctx context.Context, p *Principal, r AuthorizeReques
 		return nil, err
 	}
 	s.met.authorize.WithLabelValues("success").Inc()
+	s.met.sadIssued.WithLabelValues(credType(c)).Inc()
 	s.history(ctx, c, "authorize", r.HashAlgo, n, "success")
 	return &SAD{Value: value, ExpiresIn: int(s.cfg.SADTTL.Seconds())}, nil
 }
@@ -251,6 +252,7 @@ func (s *Service) SendOTPFor(ctx context.Context, p *Principal, credentialID str
 		return storeErr("send otp", err)
 	}
 	err = s.smsOTP.Send(ctx, c.ID, u.Phone, otp.Binding(hashes))
+	s.met.otpSend(err)
 	var rl *otp.RateLimitError
 	switch {
 	case err == nil:

@@ -353,6 +353,7 @@ func (s *Service) AcceptJob(ctx context.Context, p *Principal, r JobRequest) err
 	}
 	err = js.AcceptJob(ctx, store.SADUse{SADHash: j.SADHash, UserID: p.UserID, CredentialID: c.ID,
 		HashAlgo: r.AuthorizedHash.String(), Authorized: r.Authorized, Now: now}, j, r.Items)
+	s.met.sadUsed(c, n, err)
 	if err != nil {
 		return fail("sad", consumeErr(err))
 	}

@@ -34,7 +34,7 @@ func (s *Service) loadOwned(ctx context.Context, p *Principal, id string) (*stor
 	if err != nil {
 		return nil, storeErr("credential", err)
 	}
-	if !owns(p, c) {
+	if !owns(p, c) || !inScope(p, c.ID) {
 		return nil, ErrCredentialGone
 	}
 	return c, nil
@@ -121,6 +121,9 @@ func (s *Service) ListCredentials(ctx context.Context, p *Principal) ([]Credenti
 	}
 	out := make([]CredentialInfo, 0, len(cs))
 	for i := range cs {
+		if !inScope(p, cs[i].ID) {
+			continue
+		}
 		ci, err := s.info(ctx, &cs[i])
 		if err != nil {
 			return nil, err

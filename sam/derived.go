@@ -87,7 +87,9 @@ func (s *Service) SignDerived(ctx context.Context, p *Principal, r DerivedReques
 			return fail("bad_request", errs.Invalidf("Invalid parameter signAlgo"))
 		}
 	}
-	if err := s.st.ConsumeSAD(ctx, tokenHash(r.SAD), p.UserID, c.ID, r.AuthorizedHash.String(), authorized, s.now()); err != nil {
+	err = s.st.ConsumeSAD(ctx, tokenHash(r.SAD), p.UserID, c.ID, r.AuthorizedHash.String(), authorized, s.now())
+	s.met.sadUsed(c, n, err)
+	if err != nil {
 		return fail("sad", sadErr(err))
 	}
 	signer, err := s.signer(ctx, c.ID)

@@ -229,6 +229,11 @@ type Principal struct {
 	Domain string
 	// TokenID identifies the access token (its hash), for revocation.
 	TokenID string
+	// Scope is the OAuth scope of the token ("" for auth/login tokens,
+	// ScopeService or ScopeCredential). A credential-scope principal
+	// reaches only CredentialID, and SAD is its token, which is a SAD
+	// bound to what the holder consented to (sam/oauth.go).
+	Scope, CredentialID, SAD string
 }
 
 // Tokens are what a successful login or refresh returns.

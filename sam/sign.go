@@ -57,7 +57,9 @@ func (s *Service) SignHash(ctx context.Context, p *Principal, r SignRequest) ([]
 			return fail("bad_request", errs.Invalidf("Invalid parameter signAlgo"))
 		}
 	}
-	if err := s.consumeCounted(ctx, p, c, r.SAD, hf.String(), r.Hashes); err != nil {
+	err = s.consumeCounted(ctx, p, c, r.SAD, hf.String(), r.Hashes)
+	s.met.sadUsed(c, n, err)
+	if err != nil {
 		return fail("sad", err)
 	}
 	signer, err := s.signer(ctx, c.ID)

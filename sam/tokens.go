@@ -130,7 +130,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	if err != nil {
 		return nil, storeErr("refresh", err)
 	}
-	if t.Kind != "refresh" || t.Revoked || !s.now().Before(t.ExpiresAt) {
+	// An OAuth refresh token is bound to its client: it is refreshed only
+	// at oauth2/token (RefreshOAuth), never turned into a clientless token.
+	if t.Kind != "refresh" || t.Revoked || !s.now().Before(t.ExpiresAt) || t.ClientID != "" {
 		return nil, ErrInvalidGrant
 	}
 	u, err := s.st.User(ctx, t.UserID)
@@ -174,7 +176,11 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (*Princi
 	if !s.now().Before(t.ExpiresAt) {
 		return nil, ErrExpiredToken
 	}
-	return &Principal{UserID: t.UserID, ClientID: t.ClientID, TokenID: h}, nil
+	p := &Principal{UserID: t.UserID, ClientID: t.ClientID, TokenID: h}
+	if t.ClientID != "" {
+		return s.oauthPrincipal(ctx, t, accessToken, p)
+	}
+	return p, nil
 }
 
 // RevokeToken revokes token (hint "access_token" or "refresh_token", or

@@ -15,6 +15,7 @@ import (
 	"github.com/sigillo/sigillo/csc"
 	"github.com/sigillo/sigillo/enroll"
 	"github.com/sigillo/sigillo/internal/httpx"
+	"github.com/sigillo/sigillo/oauth"
 	"github.com/sigillo/sigillo/otp"
 	"github.com/sigillo/sigillo/otp/smshttp"
 	"github.com/sigillo/sigillo/pades/revfetch"
@@ -94,8 +95,14 @@ func (a *App) mount(ctx context.Context) error {
 	}
 	csc.New(svc, csc.Options{
 		Log: a.Log, Registerer: a.Registry, TSA: authority, MaxHashes: cfg.Batch.MaxHashes, Region: cfg.CA.Country,
-		SignDoc: docs,
+		SignDoc: docs, OAuth2URL: cfg.PublicURL + oauth.Base,
 	}).Register(a.engine)
+	oa, err := oauth.New(oauth.Config{SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")},
+		oauth.Deps{SAM: svc, Requests: a.Store, Log: a.Log})
+	if err != nil {
+		return fmt.Errorf("oauth: %w", err)
+	}
+	oa.Register(a.engine)
 	caRoutes := cahttp.New(authority, a.Log)
 	caRoutes.Register(a.engine)
 
@@ -114,6 +121,7 @@ func (a *App) mount(ctx context.Context) error {
 	adminGroup := a.engine.Group("/admin/v1", httpx.RequireToken(cfg.AdminToken.Value))
 	admin.New(svc, a.Store, a.Log).Register(adminGroup)
 	admin.RegisterIdentifications(adminGroup, enr, a.Store, a.Log)
+	admin.RegisterClients(adminGroup, svc, a.Log)
 	caRoutes.RegisterAdmin(adminGroup)
 	return nil
 }

@@ -139,6 +139,9 @@ func (a *App) openStore(ctx context.Context) error {
 	}
 	a.Store = s
 	a.closers = append(a.closers, s.Close)
+	if err := s.SetMetrics(a.Registry); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
 	return nil
 }
 

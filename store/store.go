@@ -62,6 +62,7 @@ var (
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
+	met     *metrics // nil until SetMetrics (metrics.go)
 }
 
 // New wraps an open database whose schema is already migrated. The backend
@@ -126,19 +127,22 @@ type querier interface {
 
 // Exec runs a statement written with `?` placeholders.
 func (s *Store) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	defer s.met.since(opExec, time.Now())
 	res, err := s.db.ExecContext(ctx, s.Rebind(query), args...)
-	return res, s.mapErr(err)
+	return res, s.met.failed(opExec, s.mapErr(err))
 }
 
 // Query runs a query written with `?` placeholders.
 func (s *Store) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	defer s.met.since(opQuery, time.Now())
 	rows, err := s.db.QueryContext(ctx, s.Rebind(query), args...)
-	return rows, s.mapErr(err)
+	return rows, s.met.failed(opQuery, s.mapErr(err))
 }
 
 // QueryRow runs a single-row query written with `?` placeholders. Scan
 // errors should go through MapErr.
 func (s *Store) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	defer s.met.since(opQueryRow, time.Now())
 	return s.db.QueryRowContext(ctx, s.Rebind(query), args...)
 }
 
@@ -151,18 +155,21 @@ type Tx struct {
 
 // Exec runs a statement inside the transaction.
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	defer t.s.met.since(opExec, time.Now())
 	res, err := t.tx.ExecContext(ctx, Rebind(t.dialect, query), args...)
-	return res, t.s.mapErr(err)
+	return res, t.s.met.failed(opExec, t.s.mapErr(err))
 }
 
 // Query runs a query inside the transaction.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	defer t.s.met.since(opQuery, time.Now())
 	rows, err := t.tx.QueryContext(ctx, Rebind(t.dialect, query), args...)
-	return rows, t.s.mapErr(err)
+	return rows, t.s.met.failed(opQuery, t.s.mapErr(err))
 }
 
 // QueryRow runs a single-row query inside the transaction.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	defer t.s.met.since(opQueryRow, time.Now())
 	return t.tx.QueryRowContext(ctx, Rebind(t.dialect, query), args...)
 }
 
@@ -170,16 +177,17 @@ func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 // back otherwise. On SQLite the backend opens transactions IMMEDIATE so two
 // writers serialise instead of failing at commit.
 func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
+	defer s.met.since(opTx, time.Now())
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.mapErr(fmt.Errorf("begin: %w", err))
+		return s.met.failed(opTx, s.mapErr(fmt.Errorf("begin: %w", err)))
 	}
 	if err := fn(&Tx{tx: tx, dialect: s.dialect, s: s}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return s.mapErr(fmt.Errorf("commit: %w", err))
+		return s.met.failed(opTx, s.mapErr(fmt.Errorf("commit: %w", err)))
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func loadtestMain(args []string) int {
 		out        = fs.String("out", "loadtest-report", "directory for result.json and report.html")
 		verify     = fs.String("verify-sample", "1%", "share of signatures verified against the certificate (e.g. 1%, 0.5, 0 for none)")
 		users      = fs.Int("users", 0, "authorize-sign: users to rotate through (default 15 per worker)")
-		multisign  = fs.Int("multisign", 1000, "signhash/signdoc: signatures per SAD")
+		multisign  = fs.Int("multisign", 100000, "signhash/signdoc: signatures per SAD (the credentials are automatic-signature ones: domain + alias)")
 		pdfSize    = fs.String("pdf-size", "100KiB", "signdoc: size of the generated PDF (bytes, or with KiB/MiB)")
 		level      = fs.String("level", "B-B", "signdoc: PAdES level B-B | B-T")
 		rawHSM     = fs.Bool("raw-hsm", false, "measure the token's raw PKCS#11 signing rate (same concurrency and key) before and after the run")

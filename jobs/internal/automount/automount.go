@@ -17,6 +17,7 @@ import (
 	"github.com/sigillo/sigillo/csc"
 	"github.com/sigillo/sigillo/internal/httpx"
 	"github.com/sigillo/sigillo/jobs"
+	"github.com/sigillo/sigillo/jobs/callbackhttp"
 	"github.com/sigillo/sigillo/server"
 	"github.com/sigillo/sigillo/signdoc"
 )
@@ -26,7 +27,7 @@ import (
 func Mount(app *server.App, jc jobs.Config) (http.Handler, *jobs.Runner, error) {
 	cfg := app.Config
 	jc.Docs = signdoc.Config{MaxDocumentBytes: cfg.Batch.MaxDocumentBytes, Timestamper: app.CA, Validation: app.CA, Log: app.Log}
-	runner, err := jobs.New(jc, jobs.Deps{Store: app.Store, Signer: app.SAM, Log: app.Log})
+	runner, err := jobs.New(jc, jobs.Deps{Store: app.Store, Signer: app.SAM, Log: app.Log, Notify: callbackhttp.New(jc.CallbackTimeout)})
 	if err != nil {
 		return nil, nil, err
 	}
