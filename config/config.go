@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sigillo/sigillo/ratelimit"
 )
 
 // Config is the whole configuration tree.
@@ -54,6 +56,10 @@ type Config struct {
 	Auth   Auth   `yaml:"auth"`
 	OTP    OTP    `yaml:"otp"`
 	Batch  Batch  `yaml:"batch"`
+	Async  Async  `yaml:"async"`
+
+	Overload  Overload  `yaml:"overload"`
+	RateLimit RateLimit `yaml:"ratelimit"`
 }
 
 // PKCS11 locates the HSM.
@@ -130,6 +136,51 @@ type Batch struct {
 	MaxHashes int `yaml:"max_hashes"`
 	// MaxDocumentBytes is the total size of documents in one signDoc call.
 	MaxDocumentBytes int64 `yaml:"max_document_bytes"`
+	// IdempotencyTTL is how long an Idempotency-Key's answer is kept.
+	IdempotencyTTL Duration `yaml:"idempotency_ttl"`
+}
+
+// Overload bounds the signing routes (signHash, signDoc, authorize) of
+// one replica: at most MaxInFlight run, MaxQueue wait up to QueueTimeout,
+// the rest get 503 + Retry-After at once (server/overload.go).
+type Overload struct {
+	MaxInFlight  int      `yaml:"max_in_flight"`
+	MaxQueue     int      `yaml:"max_queue"`
+	QueueTimeout Duration `yaml:"queue_timeout"`
+}
+
+// RateLimit overrides ratelimit.DefaultRules: "LIMIT/WINDOW" (e.g. 30/5m)
+// or "off"; empty keeps the default.
+type RateLimit struct {
+	LoginUser     string `yaml:"login_user"`
+	LoginIP       string `yaml:"login_ip"`
+	AuthorizeCred string `yaml:"authorize_cred"`
+	AuthorizeIP   string `yaml:"authorize_ip"`
+	OTPCred       string `yaml:"otp_cred"`
+	OTPUser       string `yaml:"otp_user"`
+	OTPIP         string `yaml:"otp_ip"`
+}
+
+// Rules maps the settings to ratelimit rule names (ratelimit.ParseRules).
+func (r RateLimit) Rules() map[string]string {
+	return map[string]string{
+		"login:user": r.LoginUser, "login:ip": r.LoginIP, "authorize:cred": r.AuthorizeCred, "authorize:ip": r.AuthorizeIP,
+		"otp:cred": r.OTPCred, "otp:user": r.OTPUser, "otp:ip": r.OTPIP,
+	}
+}
+
+// Async configures asynchronous signing (CSC operationMode "A").
+type Async struct {
+	// Workers is how many jobs one replica runs at once.
+	Workers int `yaml:"workers"`
+	// ValidityPeriod is how long results are kept when the client does not
+	// say; MaxValidityPeriod bounds what it may ask.
+	ValidityPeriod    Duration `yaml:"validity_period"`
+	MaxValidityPeriod Duration `yaml:"max_validity_period"`
+	// CallbackTimeout bounds one POST to a response_uri; CallbackAttempts
+	// bounds the tries.
+	CallbackTimeout  Duration `yaml:"callback_timeout"`
+	CallbackAttempts int      `yaml:"callback_attempts"`
 }
 
 // Default returns the embedded defaults.
@@ -157,7 +208,10 @@ func Default() *Config {
 			PINMaxTries: 3,
 		},
 		OTP:   OTP{Digits: 6, Period: Duration(30 * time.Second), SMSTTL: Duration(60 * time.Second), SMSSender: "outbox"},
-		Batch: Batch{MaxHashes: 1000, MaxDocumentBytes: 200 << 20},
+		Batch: Batch{MaxHashes: 1000, MaxDocumentBytes: 200 << 20, IdempotencyTTL: Duration(24 * time.Hour)},
+		Async: Async{Workers: 2, ValidityPeriod: Duration(time.Hour), MaxValidityPeriod: Duration(24 * time.Hour),
+			CallbackTimeout: Duration(10 * time.Second), CallbackAttempts: 5},
+		Overload: Overload{MaxInFlight: 32, MaxQueue: 128, QueueTimeout: Duration(2 * time.Second)},
 	}
 }
 
@@ -489,6 +543,8 @@ func (c *Config) validate() []Problem {
 		"shutdown_timeout": c.ShutdownTimeout, "ca.validity": c.CA.Validity, "ca.crl_validity": c.CA.CRLValidity,
 		"auth.token_ttl": c.Auth.TokenTTL, "auth.refresh_ttl": c.Auth.RefreshTTL, "auth.sad_ttl": c.Auth.SADTTL,
 		"otp.period": c.OTP.Period, "otp.sms_ttl": c.OTP.SMSTTL,
+		"batch.idempotency_ttl": c.Batch.IdempotencyTTL, "async.validity_period": c.Async.ValidityPeriod,
+		"async.max_validity_period": c.Async.MaxValidityPeriod, "async.callback_timeout": c.Async.CallbackTimeout,
 	}
 	keys := make([]string, 0, len(positive))
 	for k := range positive {
@@ -520,6 +576,27 @@ func (c *Config) validate() []Problem {
 		}
 	default:
 		add("otp.sms_sender", "must be outbox or webhook")
+	}
+	if c.Overload.MaxInFlight < 1 {
+		add("overload.max_in_flight", "must be at least 1")
+	}
+	if c.Overload.MaxQueue < 0 {
+		add("overload.max_queue", "must be 0 or more")
+	}
+	if c.Overload.QueueTimeout <= 0 {
+		add("overload.queue_timeout", "must be a positive duration")
+	}
+	if _, err := ratelimit.ParseRules(c.RateLimit.Rules()); err != nil {
+		add("ratelimit", "%v", err)
+	}
+	if c.Async.Workers < 1 || c.Async.Workers > 64 {
+		add("async.workers", "must be between 1 and 64")
+	}
+	if c.Async.CallbackAttempts < 1 || c.Async.CallbackAttempts > 20 {
+		add("async.callback_attempts", "must be between 1 and 20")
+	}
+	if c.Async.ValidityPeriod > c.Async.MaxValidityPeriod {
+		add("async.validity_period", "longer than async.max_validity_period")
 	}
 	if c.Batch.MaxHashes < 1 {
 		add("batch.max_hashes", "must be at least 1")

@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sigillo/sigillo/jobs"
-	"github.com/sigillo/sigillo/jobs/internal/automount"
 	"github.com/sigillo/sigillo/pades"
 	"github.com/sigillo/sigillo/server/servertest"
 	"github.com/sigillo/sigillo/signdoc/signdoctest"
@@ -25,28 +22,12 @@ import (
 )
 
 // startReplica runs a whole replica (servertest: real SoftHSM2 token,
-// SQLite, HTTP) with the automatic-signature wiring on a loopback server.
+// SQLite, HTTP) as sigillo serve assembles it, jobs runner included.
 func startReplica(t testing.TB) (*api, *servertest.Server) {
 	t.Helper()
 	softhsmtest.Require(t)
 	srv := servertest.Start(t, servertest.Options{})
-	h, runner, err := automount.Mount(srv.App, jobs.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runner.Run(ctx)
-	}()
-	hs := httptest.NewServer(h)
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		<-done
-	})
-	return newAPI(t, hs.URL, srv.AdminToken), srv
+	return newAPI(t, srv.URL, srv.AdminToken), srv
 }
 
 // TestAutomaticSignatureEndToEnd: an integration of domain A signs 10,000

@@ -22,13 +22,10 @@ import (
 	"github.com/sigillo/sigillo/store/sqlite"
 )
 
-// serverPackage is what the kill test runs as `sigillo serve`: the real
-// binary once server/mount.go wires the automatic-signature pieces
-// ("../cmd/sigillo" with argument "serve"); until then autoserve, which is
-// `serve` plus that wiring (package automount).
-const serverPackage = "./internal/autoserve"
+// serverPackage is what the kill test runs: the real `sigillo serve`.
+const serverPackage = "../cmd/sigillo"
 
-var serverArgs []string
+var serverArgs = []string{"serve"}
 
 var (
 	buildOnce sync.Once

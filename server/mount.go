@@ -15,11 +15,14 @@ import (
 	"github.com/sigillo/sigillo/csc"
 	"github.com/sigillo/sigillo/enroll"
 	"github.com/sigillo/sigillo/internal/httpx"
+	"github.com/sigillo/sigillo/jobs"
+	"github.com/sigillo/sigillo/jobs/callbackhttp"
 	"github.com/sigillo/sigillo/oauth"
 	"github.com/sigillo/sigillo/otp"
 	"github.com/sigillo/sigillo/otp/smshttp"
 	"github.com/sigillo/sigillo/pades/revfetch"
 	"github.com/sigillo/sigillo/portal"
+	"github.com/sigillo/sigillo/ratelimit"
 	"github.com/sigillo/sigillo/sam"
 	"github.com/sigillo/sigillo/signdoc"
 )
@@ -65,6 +68,15 @@ func (a *App) mount(ctx context.Context) error {
 		sms = otp.NewOutbox(a.Store, nil)
 	}
 	iss := caIssuer{ca: authority, qualified: true}
+	rules, err := ratelimit.ParseRules(cfg.RateLimit.Rules())
+	if err != nil {
+		return fmt.Errorf("ratelimit: %w", err)
+	}
+	limiter, err := ratelimit.New(a.Store, rules, ratelimit.WithLogger(a.Log), ratelimit.WithRegisterer(a.Registry))
+	if err != nil {
+		return err
+	}
+	a.background(func(ctx context.Context) { limiter.Run(ctx, 10*time.Minute) })
 	svc, err := sam.New(sam.Config{
 		SADTTL:      cfg.Auth.SADTTL.D(),
 		TokenTTL:    cfg.Auth.TokenTTL.D(),
@@ -73,29 +85,42 @@ func (a *App) mount(ctx context.Context) error {
 		OTP:         otp.Config{Digits: cfg.OTP.Digits, Period: cfg.OTP.Period.D(), SMSTTL: cfg.OTP.SMSTTL.D()},
 		OTPKey:      key,
 		Country:     cfg.CA.Country,
+		// One signing goroutine per HSM session a batch can use.
+		SignParallelism: cfg.PKCS11.MaxSessions,
 	}, sam.Deps{
 		Store: a.Store, Keys: a.HSM, Issuer: iss, Audit: log,
-		SMS: sms, Log: a.Log, Metrics: a.Registry,
+		SMS: sms, Log: a.Log, Metrics: a.Registry, Limiter: limiter,
 	})
 	if err != nil {
 		return fmt.Errorf("sam: %w", err)
 	}
 	a.SAM = svc
 
-	docs, err := signdoc.New(svc, signdoc.Config{
+	docsCfg := signdoc.Config{
 		MaxDocumentBytes: cfg.Batch.MaxDocumentBytes,
 		Timestamper:      authority,
 		// Our chain's revocation data in-process; others' (an external
 		// TSA's) fetched by URL.
 		Validation: signdoc.Fallback{authority, &revfetch.Fetcher{}},
 		Log:        a.Log,
-	})
+	}
+	docs, err := signdoc.New(svc, docsCfg)
 	if err != nil {
 		return fmt.Errorf("signdoc: %w", err)
 	}
+	runner, err := jobs.New(jobs.Config{
+		Workers: cfg.Async.Workers, DefaultValidity: cfg.Async.ValidityPeriod.D(), MaxValidity: cfg.Async.MaxValidityPeriod.D(),
+		CallbackTimeout: cfg.Async.CallbackTimeout.D(), CallbackAttempts: cfg.Async.CallbackAttempts,
+		Docs: docsCfg,
+	}, jobs.Deps{Store: a.Store, Signer: svc, Log: a.Log, Metrics: a.Registry, Notify: callbackhttp.New(cfg.Async.CallbackTimeout.D())})
+	if err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	a.background(runner.Run)
 	csc.New(svc, csc.Options{
 		Log: a.Log, Registerer: a.Registry, TSA: authority, MaxHashes: cfg.Batch.MaxHashes, Region: cfg.CA.Country,
 		SignDoc: docs, OAuth2URL: cfg.PublicURL + oauth.Base,
+		Async: runner, Idempotency: a.Store, IdempotencyTTL: cfg.Batch.IdempotencyTTL.D(),
 	}).Register(a.engine)
 	oa, err := oauth.New(oauth.Config{SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")},
 		oauth.Deps{SAM: svc, Requests: a.Store, Log: a.Log})
@@ -122,6 +147,7 @@ func (a *App) mount(ctx context.Context) error {
 	admin.New(svc, a.Store, a.Log).Register(adminGroup)
 	admin.RegisterIdentifications(adminGroup, enr, a.Store, a.Log)
 	admin.RegisterClients(adminGroup, svc, a.Log)
+	admin.NewUsage(svc, a.Log).Register(adminGroup)
 	caRoutes.RegisterAdmin(adminGroup)
 	return nil
 }

@@ -221,6 +221,19 @@ func (a *App) routes() *gin.Engine {
 	}
 	met := newHTTPMetrics(a.Registry)
 	e.Use(a.recovery(), met.middleware(), accessLog(a.Log))
+	// Client address for the per-IP rate limits (X-Forwarded-For only
+	// from trusted proxies), then the bounded admission of signing routes.
+	e.Use(ClientIP(len(proxies) > 0))
+	maxQueue := a.Config.Overload.MaxQueue
+	if maxQueue == 0 {
+		maxQueue = -1 // configured 0: no queue
+	}
+	ov, err := NewOverload(OverloadConfig{MaxInFlight: a.Config.Overload.MaxInFlight, MaxQueue: maxQueue,
+		QueueTimeout: a.Config.Overload.QueueTimeout.D()}, a.Registry)
+	if err != nil {
+		panic(err) // duplicate metric registration: a wiring bug
+	}
+	e.Use(ov.ForPaths(SigningRoute))
 	e.NoRoute(func(c *gin.Context) {
 		httpx.WriteError(c, nil, httpx.REST, errs.New(errs.NotFound, "not_found", "No such endpoint"))
 	})

@@ -21,6 +21,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -219,6 +220,10 @@ func (s *Store) mapErr(err error) error {
 		strings.Contains(msg, "database is closed"),
 		strings.Contains(msg, "driver: bad connection"),
 		strings.Contains(msg, "unexpected EOF"),
+		strings.Contains(msg, "connection reset by peer"),
+		strings.Contains(msg, "failed to connect to"),
+		strings.Contains(msg, "conn closed"),
+		errors.As(err, new(net.Error)),
 		errors.Is(err, sql.ErrConnDone):
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
