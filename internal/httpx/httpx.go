@@ -7,6 +7,7 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,11 @@ var cscFactorCodes = map[string]bool{"invalid_pin": true, "invalid_otp": true, "
 
 // Status returns the HTTP status and error code for err.
 func Status(err error, f Flavor) (int, ErrorBody) {
+	if errors.Is(err, context.Canceled) {
+		// The client went away: nobody reads the answer, and it is not a
+		// server fault, so it must not count as a 5xx (nginx's 499).
+		return StatusClientClosed, ErrorBody{"request_cancelled", "The client closed the request"}
+	}
 	e, ok := errs.As(err)
 	if !ok {
 		switch {
@@ -108,6 +114,10 @@ func WriteError(c *gin.Context, log *slog.Logger, f Flavor, err error) {
 	c.Abort()
 	c.JSON(status, body)
 }
+
+// StatusClientClosed is the status logged and counted for a request whose
+// client disconnected before the answer (nginx's convention).
+const StatusClientClosed = 499
 
 // MaxBody is the default bound on JSON request bodies.
 const MaxBody = 8 << 20

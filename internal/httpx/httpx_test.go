@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ func TestStatusMapsKinds(t *testing.T) {
 		{"store down", fmt.Errorf("x: %w", store.ErrUnavailable), CSC, 503, "temporarily_unavailable"},
 		{"wrapped kind", fmt.Errorf("ctx: %w", errs.Invalidf("bad")), CSC, 400, "invalid_request"},
 		{"unclassified is 500 without detail", errors.New("secret detail"), CSC, 500, "server_error"},
+		{"client went away is not a 5xx", fmt.Errorf("sign: %w", errs.Wrap(errs.Internal, "x", context.Canceled)), CSC, 499, "request_cancelled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
