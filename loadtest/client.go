@@ -21,6 +21,7 @@ type APIError struct {
 	Description string
 }
 
+// Error reports the status, code and description.
 func (e *APIError) Error() string {
 	if e.Description != "" {
 		return fmt.Sprintf("HTTP %d %s: %s", e.Status, e.Code, e.Description)
@@ -35,10 +36,12 @@ type VerifyError struct {
 	Err          error
 }
 
+// Error names the credential and the reason.
 func (e *VerifyError) Error() string {
 	return fmt.Sprintf("verify signature of %s: %v", e.CredentialID, e.Err)
 }
 
+// Unwrap returns the verification failure.
 func (e *VerifyError) Unwrap() error { return e.Err }
 
 // errorKind names the class of a failed operation for the error table:

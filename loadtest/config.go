@@ -76,6 +76,7 @@ type Config struct {
 	RSSEvery time.Duration
 }
 
+// withDefaults fills the zero values with the documented defaults.
 func (c Config) withDefaults() Config {
 	if c.Scenario == "" {
 		c.Scenario = ScenarioSignHash
