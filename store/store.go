@@ -63,18 +63,13 @@ var (
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
-	met     *metrics   // nil until SetMetrics (metrics.go)
-	stmts   *stmtCache // SQLite only; nil for PostgreSQL
+	met     *metrics // nil until SetMetrics (metrics.go)
 }
 
 // New wraps an open database whose schema is already migrated. The backend
 // packages call it; other code opens a store through them.
 func New(db *sql.DB, d Dialect) *Store {
-	s := &Store{db: db, dialect: d}
-	if d == SQLite {
-		s.stmts = &stmtCache{}
-	}
-	return s
+	return &Store{db: db, dialect: d}
 }
 
 // Dialect reports which backend the store uses.
@@ -84,20 +79,7 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database pool.
-func (s *Store) Close() error {
-	if s.stmts != nil {
-		s.stmts.close()
-	}
-	return s.db.Close()
-}
-
-// stmt returns a cached prepared statement for a rebound query, or nil.
-func (s *Store) stmt(ctx context.Context, query string) *sql.Stmt {
-	if s.stmts == nil {
-		return nil
-	}
-	return s.stmts.get(ctx, s.db, query)
-}
+func (s *Store) Close() error { return s.db.Close() }
 
 // Ping checks that the database answers; readiness probes call it.
 func (s *Store) Ping(ctx context.Context) error {
@@ -147,32 +129,14 @@ type querier interface {
 // Exec runs a statement written with `?` placeholders.
 func (s *Store) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	defer s.met.since(opExec, time.Now())
-	q := s.Rebind(query)
-	var (
-		res sql.Result
-		err error
-	)
-	if st := s.stmt(ctx, q); st != nil {
-		res, err = st.ExecContext(ctx, args...)
-	} else {
-		res, err = s.db.ExecContext(ctx, q, args...)
-	}
+	res, err := s.db.ExecContext(ctx, s.Rebind(query), args...)
 	return res, s.met.failed(opExec, s.mapErr(err))
 }
 
 // Query runs a query written with `?` placeholders.
 func (s *Store) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	defer s.met.since(opQuery, time.Now())
-	q := s.Rebind(query)
-	var (
-		rows *sql.Rows
-		err  error
-	)
-	if st := s.stmt(ctx, q); st != nil {
-		rows, err = st.QueryContext(ctx, args...)
-	} else {
-		rows, err = s.db.QueryContext(ctx, q, args...)
-	}
+	rows, err := s.db.QueryContext(ctx, s.Rebind(query), args...)
 	return rows, s.met.failed(opQuery, s.mapErr(err))
 }
 
@@ -180,11 +144,7 @@ func (s *Store) Query(ctx context.Context, query string, args ...any) (*sql.Rows
 // errors should go through MapErr.
 func (s *Store) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	defer s.met.since(opQueryRow, time.Now())
-	q := s.Rebind(query)
-	if st := s.stmt(ctx, q); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return s.db.QueryRowContext(ctx, q, args...)
+	return s.db.QueryRowContext(ctx, s.Rebind(query), args...)
 }
 
 // Tx is a transaction with the same placeholder convention as Store.
@@ -197,43 +157,21 @@ type Tx struct {
 // Exec runs a statement inside the transaction.
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	defer t.s.met.since(opExec, time.Now())
-	q := Rebind(t.dialect, query)
-	var (
-		res sql.Result
-		err error
-	)
-	if st := t.s.stmt(ctx, q); st != nil {
-		res, err = t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	} else {
-		res, err = t.tx.ExecContext(ctx, q, args...)
-	}
+	res, err := t.tx.ExecContext(ctx, Rebind(t.dialect, query), args...)
 	return res, t.s.met.failed(opExec, t.s.mapErr(err))
 }
 
 // Query runs a query inside the transaction.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	defer t.s.met.since(opQuery, time.Now())
-	q := Rebind(t.dialect, query)
-	var (
-		rows *sql.Rows
-		err  error
-	)
-	if st := t.s.stmt(ctx, q); st != nil {
-		rows, err = t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	} else {
-		rows, err = t.tx.QueryContext(ctx, q, args...)
-	}
+	rows, err := t.tx.QueryContext(ctx, Rebind(t.dialect, query), args...)
 	return rows, t.s.met.failed(opQuery, t.s.mapErr(err))
 }
 
 // QueryRow runs a single-row query inside the transaction.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	defer t.s.met.since(opQueryRow, time.Now())
-	q := Rebind(t.dialect, query)
-	if st := t.s.stmt(ctx, q); st != nil {
-		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return t.tx.QueryRowContext(ctx, q, args...)
+	return t.tx.QueryRowContext(ctx, Rebind(t.dialect, query), args...)
 }
 
 // InTx runs fn in one transaction: committed when fn returns nil, rolled

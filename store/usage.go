@@ -308,8 +308,6 @@ func (f LogFilter) where(credentialID string) (string, []any) {
 
 // SignatureLog returns a page of the credential's signature log, newest
 // first, and how many rows match the filter in all.
-// Rows of the same millisecond are ordered by id: writers give ids that
-// grow in write order (sam.seqID), so the order is deterministic.
 func (s *Store) SignatureLog(ctx context.Context, credentialID string, f LogFilter) ([]SignatureRecord, int, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
