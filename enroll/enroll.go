@@ -856,7 +856,7 @@ func (s *Service) Complete(ctx context.Context, userID string, c Completion) (*I
 		return nil, storeErr("holder data", err)
 	}
 	cc, err := s.sam.CreateCredential(ctx, sam.NewCredential{UserID: userID, PIN: c.PIN, KeyAlgo: s.cfg.KeyAlgo,
-		OTP: "sms", SCAL: 2, Multisign: s.cfg.Multisign, Description: "Qualified signature"})
+		OTP: "sms", SCAL: 2, Multisign: s.cfg.Multisign, Description: "Qualified signature", Actor: "user:" + userID})
 	if err != nil {
 		release()
 		return nil, err

@@ -326,7 +326,7 @@ func (s *Service) ExtendTransaction(ctx context.Context, p *Principal, credentia
 // history appends to the signature history; a failure is logged only
 // (the audit log is the record that fails closed).
 func (s *Service) history(ctx context.Context, c *store.Credential, action string, h crypto.Hash, n int, outcome string) {
-	err := s.st.AddHistory(ctx, store.HistoryEntry{ID: randomID("h-"), At: s.now(), UserID: c.UserID, CredentialID: c.ID,
+	err := s.st.AddHistory(ctx, store.HistoryEntry{ID: s.seqID("h-"), At: s.now(), UserID: c.UserID, CredentialID: c.ID,
 		Action: action, HashAlgo: algoName(h), Count: n, Outcome: outcome})
 	if err != nil {
 		s.log.Error("signature history", "credential", c.ID, "error", err)

@@ -27,7 +27,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -223,7 +222,7 @@ func (s *Service) signAll(ctx context.Context, c *store.Credential, signer crypt
 	for _, err := range errl {
 		if err != nil {
 			if us, ok := s.st.(usageStore); ok {
-				if rerr := us.RefundUsage(ctx, c.ID, len(digests), s.now()); rerr != nil {
+				if rerr := us.RefundUsage(context.WithoutCancel(ctx), c.ID, len(digests), s.now()); rerr != nil {
 					s.log.Error("usage refund", "credential", c.ID, "error", rerr)
 				}
 			}
@@ -337,10 +336,8 @@ func (s *Service) AcceptJob(ctx context.Context, p *Principal, r JobRequest) err
 	if err != nil {
 		return fail("not_usable", err)
 	}
-	if _, pss := r.Opts.(*rsa.PSSOptions); pss {
-		if _, isRSA := cert.PublicKey.(*rsa.PublicKey); !isRSA {
-			return fail("bad_request", errs.Invalidf("Invalid parameter signAlgo"))
-		}
+	if err := optsFitKey(r.Opts, cert.PublicKey); err != nil {
+		return fail("bad_request", err)
 	}
 	j := r.Job
 	now := s.now()
@@ -409,10 +406,8 @@ func (s *Service) SignJobItems(ctx context.Context, jobID string, items []JobDig
 	if err != nil {
 		return nil, err
 	}
-	if _, pss := opts.(*rsa.PSSOptions); pss {
-		if _, isRSA := cert.PublicKey.(*rsa.PublicKey); !isRSA {
-			return nil, errs.Invalidf("Invalid parameter signAlgo")
-		}
+	if err := optsFitKey(opts, cert.PublicKey); err != nil {
+		return nil, err
 	}
 	idx := make([]int, len(items))
 	for i, it := range items {
@@ -464,7 +459,7 @@ func (s *Service) SignJobItems(ctx context.Context, jobID string, items []JobDig
 			format = "hash"
 		}
 		out[i].Signature = sigs[k]
-		out[i].Record = &store.SignatureRecord{ID: randomID("s-"), At: now, CredentialID: c.ID, UserID: c.UserID, Client: client(p),
+		out[i].Record = &store.SignatureRecord{ID: s.seqID("s-"), At: now, CredentialID: c.ID, UserID: c.UserID, Client: client(p),
 			Document: doc, Format: format, Level: items[i].Level, HashAlgo: hf.String(), Count: 1, Outcome: "success", JobID: jobID}
 	}
 	outcome := "success"

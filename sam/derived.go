@@ -3,13 +3,6 @@ package sam
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"fmt"
-	"strconv"
-
-	"github.com/sigillo/sigillo/audit"
-	"github.com/sigillo/sigillo/errs"
 )
 
 // DerivedItem is one signature whose signed value differs from what the
@@ -34,84 +27,22 @@ type DerivedRequest struct {
 	Opts crypto.SignerOpts
 }
 
-// SignDerived is SignHash for server-side document signing: it checks the
-// credential exactly as SignHash does (owner, key enabled, activated,
-// certificate status), consumes len(Items) signatures from the SAD by the
-// authorized values in one store transaction (a SCAL 1 SAD without hashes
-// just counts them), then calls the HSM once per item over Digest.
-// Signatures come back in input order (ECDSA as DER). Nothing is signed
-// when the SAD does not cover every authorized value.
+// SignDerived is SignHash for server-side document signing, on the same
+// path (Service.sign): the credential is checked exactly as for SignHash
+// (owner, key enabled, activated, certificate status, options that fit
+// the key); len(Items) signatures are consumed from the SAD by the
+// authorized values (a SCAL 1 SAD without hashes just counts them) and
+// from the usage counters (limit included) in one store transaction; the
+// HSM signs every Digest; the call is audited, counted, and written to
+// the history and the signature log. Signatures come back in input order
+// (ECDSA as DER). Nothing is signed when the SAD does not cover every
+// authorized value.
 func (s *Service) SignDerived(ctx context.Context, p *Principal, r DerivedRequest) ([][]byte, error) {
-	if r.Opts == nil {
-		return nil, errs.Invalidf("Invalid parameter signAlgo")
-	}
-	hf := r.Opts.HashFunc()
-	if !allowedHash(hf) || !allowedHash(r.AuthorizedHash) {
-		return nil, ErrHashAlgo
-	}
-	if len(r.Items) == 0 {
-		return nil, ErrEmptyHashes
-	}
 	authorized := make([][]byte, len(r.Items))
+	digests := make([][]byte, len(r.Items))
 	for i, it := range r.Items {
-		if len(it.Digest) != hf.Size() || len(it.Authorized) != r.AuthorizedHash.Size() {
-			return nil, ErrDigestLength
-		}
-		authorized[i] = it.Authorized
+		authorized[i], digests[i] = it.Authorized, it.Digest
 	}
-	if r.SAD == "" {
-		return nil, errs.Invalidf("Missing (or invalid type) string parameter SAD")
-	}
-	c, err := s.loadOwned(ctx, p, r.CredentialID)
-	if err != nil {
-		return nil, err
-	}
-	n := len(r.Items)
-	detail := func() map[string]string {
-		return map[string]string{"hashAlgo": hf.String(), "authorizedHashAlgo": r.AuthorizedHash.String(),
-			"count": strconv.Itoa(n), "mode": "derived"}
-	}
-	fail := func(reason string, err error) ([][]byte, error) {
-		s.met.signed.WithLabelValues(reason).Add(float64(n))
-		s.history(ctx, c, "sign", hf, n, "failure:"+reason)
-		s.record(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "signature.sign", Object: "credential:" + c.ID,
-			Outcome: "failure:" + reason, Detail: detail()})
-		return nil, err
-	}
-	cert, err := s.usable(ctx, c)
-	if err != nil {
-		return fail("not_usable", err)
-	}
-	if _, pss := r.Opts.(*rsa.PSSOptions); pss {
-		if _, isRSA := cert.PublicKey.(*rsa.PublicKey); !isRSA {
-			return fail("bad_request", errs.Invalidf("Invalid parameter signAlgo"))
-		}
-	}
-	err = s.st.ConsumeSAD(ctx, tokenHash(r.SAD), p.UserID, c.ID, r.AuthorizedHash.String(), authorized, s.now())
-	s.met.sadUsed(c, n, err)
-	if err != nil {
-		return fail("sad", sadErr(err))
-	}
-	signer, err := s.signer(ctx, c.ID)
-	if err != nil {
-		return fail("hsm", err)
-	}
-	sigs := make([][]byte, n)
-	for i, it := range r.Items {
-		sig, err := signer.Sign(rand.Reader, it.Digest, r.Opts)
-		if err != nil {
-			s.signers.Delete(c.ID)
-			return fail("hsm", errs.Wrap(errs.Unavailable, "HSM unavailable", fmt.Errorf("sign with %s: %w", c.ID, err)))
-		}
-		sigs[i] = sig
-	}
-	if err := s.recordStrict(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "signature.sign", Object: "credential:" + c.ID,
-		Outcome: "success", Detail: detail()}); err != nil {
-		s.met.signed.WithLabelValues("audit").Add(float64(n))
-		s.history(ctx, c, "sign", hf, n, "failure:audit")
-		return nil, err
-	}
-	s.met.signed.WithLabelValues("success").Add(float64(n))
-	s.history(ctx, c, "sign", hf, n, "success")
-	return sigs, nil
+	return s.sign(ctx, p, signing{credentialID: r.CredentialID, sad: r.SAD, authHash: r.AuthorizedHash,
+		authorized: authorized, digests: digests, opts: r.Opts, derived: true})
 }

@@ -43,6 +43,9 @@ type NewCredential struct {
 	// Domain and Alias (both or neither) name an automatic-signature credential.
 	Domain, Alias string
 	Description   string
+	// Actor is who asks, for the audit record: "admin" (the default) for
+	// the operator API, "user:<id>" when the holder enrolls themself.
+	Actor string
 }
 
 // CreatedCredential is shown to the operator once: the PUK and ERC are
@@ -233,6 +236,13 @@ func (s *Service) CreateCredential(ctx context.Context, nc NewCredential) (*Crea
 	if len(nc.Description) > 255 {
 		problems = append(problems, "Invalid parameter description (at most 255 characters)")
 	}
+	actor := nc.Actor
+	if actor == "" {
+		actor = "admin"
+	}
+	if actor != "admin" && (!strings.HasPrefix(actor, "user:") || actor != "user:"+nc.UserID) {
+		problems = append(problems, `Invalid actor ("admin" or "user:<userID>")`)
+	}
 	if err := invalidList(problems); err != nil {
 		return nil, err
 	}
@@ -245,6 +255,10 @@ func (s *Service) CreateCredential(ctx context.Context, nc NewCredential) (*Crea
 	}
 	if nc.OTP == "sms" && u.Phone == "" {
 		return nil, errs.Invalidf("The user has no phone number for SMS OTP")
+	}
+	holder, err := s.holderOf(ctx, u)
+	if err != nil {
+		return nil, err
 	}
 
 	id := randomID("c-")
@@ -287,33 +301,118 @@ func (s *Service) CreateCredential(ctx context.Context, nc NewCredential) (*Crea
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, "HSM unavailable", fmt.Errorf("generate key %s: %w", id, err))
 	}
-	serial, chain, err := s.issuer.Issue(ctx, pub, Holder{GivenName: u.GivenName, Surname: u.Surname,
-		FiscalCode: u.FiscalCode, Email: u.Email, Country: s.cfg.Country}, id)
+	// From here on a failure must not leave the key (or the certificate)
+	// behind: nothing refers to them but this call.
+	serial, chain, err := s.issuer.Issue(ctx, pub, holder, id)
 	if err != nil {
-		s.log.Error("certificate not issued; HSM key left orphaned", "credential", id, "error", err)
+		s.discard(ctx, id, "", actor)
 		if _, ok := errs.As(err); ok {
 			return nil, err
 		}
 		return nil, errs.Wrap(errs.Unavailable, "CA unavailable", fmt.Errorf("issue certificate for %s: %w", id, err))
 	}
 	if len(chain) == 0 {
+		s.discard(ctx, id, serial, actor)
 		return nil, errs.Wrap(errs.Internal, "Internal error", fmt.Errorf("CA returned no certificate for %s", id))
 	}
 	if err := samePublicKey(pub, chain[0]); err != nil {
+		s.discard(ctx, id, serial, actor)
 		return nil, errs.Wrap(errs.Internal, "Internal error", err)
 	}
 	rec.CertSerial, rec.CertChain, out.Serial, out.Certificates = serial, chain, serial, chain
 	rec.CreatedAt = s.now()
 	if err := s.st.CreateCredential(ctx, rec); err != nil {
-		s.log.Error("credential not stored; HSM key and certificate orphaned", "credential", id, "serial", serial, "error", err)
+		s.discard(ctx, id, serial, actor)
 		if errors.Is(err, store.ErrConflict) {
 			return nil, errs.New(errs.Conflict, "", "domain and alias already in use")
 		}
 		return nil, storeErr("create credential", err)
 	}
-	s.record(ctx, audit.Event{Actor: "admin", Action: "admin.credential.create", Object: "credential:" + id, Outcome: "success",
-		Detail: map[string]string{"user": u.ID, "keyAlgo": nc.KeyAlgo, "otp": nc.OTP, "serial": serial}})
+	s.record(ctx, audit.Event{Actor: actor, Action: "admin.credential.create", Object: "credential:" + id, Outcome: "success",
+		Detail: map[string]string{"user": u.ID, "keyAlgo": nc.KeyAlgo, "otp": nc.OTP, "serial": serial, "country": holder.Country}})
 	return out, nil
+}
+
+// holderChecker is implemented by an Issuer that can tell, before a key
+// is generated, whether it would certify the holder (e.g. a qualified CA
+// needs a fiscal code or another identifier).
+type holderChecker interface {
+	CheckHolder(h Holder) error
+}
+
+// accountStore gives the country the holder registered with in the
+// self-care portal; *store.Store has it.
+type accountStore interface {
+	Account(ctx context.Context, userID string) (*store.Account, error)
+}
+
+var _ accountStore = (*store.Store)(nil)
+
+var reCountry = regexp.MustCompile(`^[A-Z]{2}$`)
+
+// holderOf is what the certificate will say about u, checked before the
+// HSM key exists so that a holder the CA would refuse costs no key: the
+// country is the one the holder registered with, else cfg.Country.
+func (s *Service) holderOf(ctx context.Context, u *store.User) (Holder, error) {
+	h := Holder{GivenName: strings.TrimSpace(u.GivenName), Surname: strings.TrimSpace(u.Surname), FiscalCode: u.FiscalCode,
+		Email: u.Email, Country: s.cfg.Country}
+	if as, ok := s.st.(accountStore); ok {
+		a, err := as.Account(ctx, u.ID)
+		switch {
+		case err == nil:
+			if c := strings.ToUpper(strings.TrimSpace(a.Country)); reCountry.MatchString(c) {
+				h.Country = c
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return h, storeErr("holder account", err)
+		}
+	}
+	var problems []string
+	if h.GivenName == "" || h.Surname == "" {
+		problems = append(problems, "the user has no given name or surname")
+	}
+	if len(h.GivenName)+1+len(h.Surname) > 64 {
+		problems = append(problems, "given name and surname longer than 64 characters")
+	}
+	if !reCountry.MatchString(h.Country) {
+		problems = append(problems, fmt.Sprintf("country %q is not an ISO 3166 two-letter code", h.Country))
+	}
+	if len(h.FiscalCode) > 56 {
+		problems = append(problems, "fiscal code too long")
+	}
+	if hc, ok := s.issuer.(holderChecker); ok {
+		if err := hc.CheckHolder(h); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return h, errs.Invalidf("The certificate cannot be issued for this user: %s", strings.Join(problems, "; "))
+	}
+	return h, nil
+}
+
+// discard destroys the key of a credential that will not exist (and, when
+// the CA already certified it, revokes the certificate), so that a failed
+// CreateCredential leaves nothing usable behind. It runs even if the
+// caller's context is cancelled.
+func (s *Service) discard(ctx context.Context, id, serial, actor string) {
+	ctx = context.WithoutCancel(ctx)
+	outcome := "success"
+	if err := s.keys.DestroyKey(ctx, id); err != nil {
+		outcome = "failure:hsm"
+		s.log.Error("HSM key of a failed credential not destroyed: orphaned", "credential", id, "error", err)
+	}
+	if serial != "" {
+		if l, ok := s.issuer.(CertLifecycle); ok {
+			if err := l.Revoke(ctx, serial, "cessationOfOperation", actor); err != nil {
+				s.log.Error("certificate of a failed credential not revoked", "credential", id, "serial", serial, "error", err)
+			}
+		} else {
+			s.log.Error("certificate of a failed credential left valid (issuer cannot revoke)", "credential", id, "serial", serial)
+		}
+	}
+	s.record(ctx, audit.Event{Actor: actor, Action: "admin.credential.discard", Object: "credential:" + id, Outcome: outcome,
+		Detail: map[string]string{"serial": serial}})
 }
 
 // samePublicKey checks that the CA certified the key we generated.

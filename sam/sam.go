@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,9 @@ import (
 type Keys interface {
 	GenerateKey(ctx context.Context, id, algo string) (crypto.PublicKey, error)
 	Signer(ctx context.Context, id string) (crypto.Signer, error)
+	// DestroyKey deletes a key that will never be used (its credential
+	// could not be created), so that no orphan stays in the HSM.
+	DestroyKey(ctx context.Context, id string) error
 }
 
 // Issuer is the adapter to the issuing CA (written by the lead).
@@ -165,8 +169,9 @@ type Service struct {
 	smsOTP  *otp.SMS
 	limiter Limiter
 
-	signers sync.Map // credential id → crypto.Signer
-	leaves  sync.Map // certificate serial → *x509.Certificate
+	seq     atomic.Int64 // last seqID value
+	signers sync.Map     // credential id → crypto.Signer
+	leaves  sync.Map     // certificate serial → *x509.Certificate
 }
 
 // New checks the configuration and dependencies and returns the service.

@@ -132,7 +132,6 @@ func (e *scEnv) signs(t *testing.T, p *sam.Principal, credID, pin string) error 
 	if err != nil {
 		return err
 	}
-	e.clock.Advance(time.Millisecond) // history rows in a known order
 	_, err = e.svc.SignHash(context.Background(), p, sam.SignRequest{CredentialID: credID, SAD: sad.Value, Hashes: [][]byte{d}, Opts: crypto.SHA256})
 	return err
 }

@@ -3,13 +3,16 @@ package sam
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rsa"
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/sigillo/sigillo/audit"
 	"github.com/sigillo/sigillo/errs"
+	"github.com/sigillo/sigillo/store"
 )
 
 // SignHash signs the hashes with the credential's key, consuming them from
@@ -20,67 +23,172 @@ func (s *Service) SignHash(ctx context.Context, p *Principal, r SignRequest) ([]
 	if r.Opts == nil {
 		return nil, errs.Invalidf("Invalid parameter signAlgo")
 	}
-	hf := r.Opts.HashFunc()
-	if !allowedHash(hf) {
-		return nil, ErrHashAlgo
+	return s.sign(ctx, p, signing{credentialID: r.CredentialID, sad: r.SAD, authHash: r.Opts.HashFunc(),
+		authorized: r.Hashes, digests: r.Hashes, opts: r.Opts})
+}
+
+// signing is one synchronous signing call, whatever its entry point
+// (signHash, signDoc): the SAD and the usage counters are consumed by
+// authorized (hashed with authHash), the key signs digests (hashed with
+// opts.HashFunc()); the two lists have one length and one order. For
+// signHash they are the same values.
+type signing struct {
+	credentialID, sad string
+	authHash          crypto.Hash
+	authorized        [][]byte
+	digests           [][]byte
+	opts              crypto.SignerOpts
+	// derived marks a signDoc call: what the key signs differs from what
+	// the holder authorized.
+	derived bool
+}
+
+// validate checks what needs neither the store nor the HSM.
+func (r *signing) validate() error {
+	if r.opts == nil {
+		return errs.Invalidf("Invalid parameter signAlgo")
 	}
-	if len(r.Hashes) == 0 {
-		return nil, ErrEmptyHashes
+	hf := r.opts.HashFunc()
+	if !allowedHash(hf) || !allowedHash(r.authHash) {
+		return ErrHashAlgo
 	}
-	for _, d := range r.Hashes {
-		if len(d) != hf.Size() {
-			return nil, ErrDigestLength
+	if len(r.digests) == 0 {
+		return ErrEmptyHashes
+	}
+	if len(r.authorized) != len(r.digests) {
+		return errs.Wrap(errs.Internal, "Internal error", errors.New("sam: authorized and signed lists differ in length"))
+	}
+	for i := range r.digests {
+		if len(r.digests[i]) != hf.Size() || len(r.authorized[i]) != r.authHash.Size() {
+			return ErrDigestLength
 		}
 	}
-	if r.SAD == "" {
-		return nil, errs.Invalidf("Missing (or invalid type) string parameter SAD")
+	if r.sad == "" {
+		return errs.Invalidf("Missing (or invalid type) string parameter SAD")
 	}
-	c, err := s.loadOwned(ctx, p, r.CredentialID)
+	return nil
+}
+
+// sign is the one synchronous signing path: every signature it makes is
+// checked (owner, key enabled, activated, certificate status, options fit
+// the key), consumed from the SAD and the usage counters (limit included)
+// in one transaction, signed in parallel, audited (fail closed), counted
+// in the metrics, and written to the history and the signature log.
+// Nothing is signed when the SAD does not cover every authorized value.
+func (s *Service) sign(ctx context.Context, p *Principal, r signing) ([][]byte, error) {
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	c, err := s.loadOwned(ctx, p, r.credentialID)
 	if err != nil {
 		return nil, err
 	}
-	n := len(r.Hashes)
+	hf := r.opts.HashFunc()
+	n := len(r.digests)
+	detail := func() map[string]string {
+		d := map[string]string{"hashAlgo": hf.String(), "count": strconv.Itoa(n)}
+		if r.derived {
+			d["authorizedHashAlgo"], d["mode"] = r.authHash.String(), "derived"
+		}
+		return d
+	}
 	fail := func(reason string, err error) ([][]byte, error) {
 		s.met.signed.WithLabelValues(reason).Add(float64(n))
 		s.history(ctx, c, "sign", hf, n, "failure:"+reason)
-		s.logFailure(ctx, p, c, hf, n, "failure:"+reason, "")
+		s.logFailure(ctx, p, c, r.authHash, n, "failure:"+reason, "")
 		s.record(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "signature.sign", Object: "credential:" + c.ID,
-			Outcome: "failure:" + reason, Detail: map[string]string{"hashAlgo": hf.String(), "count": strconv.Itoa(n)}})
+			Outcome: "failure:" + reason, Detail: detail()})
 		return nil, err
 	}
 	cert, err := s.usable(ctx, c)
 	if err != nil {
 		return fail("not_usable", err)
 	}
-	if _, pss := r.Opts.(*rsa.PSSOptions); pss {
-		if _, isRSA := cert.PublicKey.(*rsa.PublicKey); !isRSA {
-			return fail("bad_request", errs.Invalidf("Invalid parameter signAlgo"))
-		}
+	if err := optsFitKey(r.opts, cert.PublicKey); err != nil {
+		return fail("bad_request", err)
 	}
-	err = s.consumeCounted(ctx, p, c, r.SAD, hf.String(), r.Hashes)
+	err = s.consumeCounted(ctx, p, c, r.sad, r.authHash.String(), r.authorized)
 	s.met.sadUsed(c, n, err)
 	if err != nil {
 		return fail("sad", err)
 	}
 	signer, err := s.signer(ctx, c.ID)
 	if err != nil {
+		if us, ok := s.st.(usageStore); ok {
+			if rerr := us.RefundUsage(context.WithoutCancel(ctx), c.ID, n, s.now()); rerr != nil {
+				s.log.Error("usage refund", "credential", c.ID, "error", rerr)
+			}
+		}
+		s.refundSAD(ctx, p, c, r.sad, r.authHash, r.authorized, err)
 		return fail("hsm", err)
 	}
-	sigs, err := s.signAll(ctx, c, signer, r.Hashes, r.Opts)
+	// signAll gives the usage counters back itself when it fails.
+	sigs, err := s.signAll(ctx, c, signer, r.digests, r.opts)
 	if err != nil {
+		s.refundSAD(ctx, p, c, r.sad, r.authHash, r.authorized, err)
 		return fail("hsm", err)
 	}
 	if err := s.recordStrict(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "signature.sign", Object: "credential:" + c.ID,
-		Outcome: "success", Detail: map[string]string{"hashAlgo": hf.String(), "count": strconv.Itoa(n)}}); err != nil {
+		Outcome: "success", Detail: detail()}); err != nil {
 		s.met.signed.WithLabelValues("audit").Add(float64(n))
 		s.history(ctx, c, "sign", hf, n, "failure:audit")
 		return nil, err
 	}
 	s.met.signed.WithLabelValues("success").Add(float64(n))
 	s.history(ctx, c, "sign", hf, n, "success")
-	s.logSignatures(ctx, p, c, hf, r.Hashes)
+	format := "hash"
+	if r.derived {
+		format = "derived"
+	}
+	s.logSignatures(ctx, p, c, format, r.authHash, r.authorized)
 	return sigs, nil
 }
+
+// optsFitKey refuses signer options the key cannot honour: PSS needs an
+// RSA key; an EC key signs a plain hash (ECDSA); an RSA key signs a plain
+// hash (PKCS#1 v1.5) or PSS. The HTTP layer checks this too, but sam is
+// the boundary in front of the HSM.
+func optsFitKey(opts crypto.SignerOpts, pub crypto.PublicKey) error {
+	bad := errs.Invalidf("Invalid parameter signAlgo")
+	switch pub.(type) {
+	case *rsa.PublicKey:
+		switch opts.(type) {
+		case crypto.Hash, *rsa.PSSOptions:
+			return nil
+		}
+	case *ecdsa.PublicKey:
+		if _, ok := opts.(crypto.Hash); ok {
+			return nil
+		}
+	}
+	return bad
+}
+
+// refundSAD gives back to the SAD what a call took when the HSM failed
+// (errs.Unavailable) before any of its signatures was returned: the whole
+// batch is refused, so none of it was used, and the client can retry
+// after the outage with the same SAD. Other failures keep the budget.
+func (s *Service) refundSAD(ctx context.Context, p *Principal, c *store.Credential, sad string, h crypto.Hash, authorized [][]byte, cause error) {
+	if errs.KindOf(cause) != errs.Unavailable {
+		return
+	}
+	rs, ok := s.st.(sadRefunder)
+	if !ok {
+		return
+	}
+	// The caller may have gone (a cancelled request is one way to fail
+	// here): the refund still happens.
+	if err := rs.RefundSAD(context.WithoutCancel(ctx), tokenHash(sad), p.UserID, c.ID, authorized, s.now()); err != nil {
+		s.log.Error("SAD refund", "credential", c.ID, "hashAlgo", h.String(), "error", err)
+	}
+}
+
+// sadRefunder returns unused SAD budget; *store.Store has it.
+type sadRefunder interface {
+	RefundSAD(ctx context.Context, sadHash, userID, credentialID string, hashes [][]byte, now time.Time) error
+}
+
+var _ sadRefunder = (*store.Store)(nil)
 
 // signer returns the credential's crypto.Signer, cached so that the HSM
 // key object is looked up once, not per signature.

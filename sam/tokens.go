@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sigillo/sigillo/audit"
 	"github.com/sigillo/sigillo/errs"
@@ -35,6 +36,28 @@ func randomID(prefix string) string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// seqID returns an id for a row that lists are ordered by (history, the
+// signature log): the stores order by (at DESC, id DESC), and rows written
+// in the same millisecond (an authorize and the sign that follows, a
+// batch) must come back in the order they were written. The id is a
+// fixed-width hex sequence, strictly increasing within the process and
+// seeded from the wall clock so that it keeps growing across restarts,
+// then random bytes for uniqueness across replicas. Fixed-width lowercase
+// hex sorts the same in SQLite (BINARY) and PostgreSQL collations.
+func (s *Service) seqID(prefix string) string {
+	var v int64
+	for {
+		last := s.seq.Load()
+		v = max(last+1, time.Now().UnixNano())
+		if s.seq.CompareAndSwap(last, v) {
+			break
+		}
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s%016x%s", prefix, v, hex.EncodeToString(b[:]))
 }
 
 func storeErr(what string, err error) error {
@@ -183,6 +206,27 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (*Princi
 	return p, nil
 }
 
+// revokeToken voids a token: a refresh token with its grant, an access token
+// alone. A token an OAuth client got (ClientID set) goes through the
+// OAuth store, which also voids the SADs it carries: a credential-scope
+// access token is stored as a SAD under the same hash, and revoking the
+// token must stop its signatures too.
+func (s *Service) revokeToken(ctx context.Context, t *store.Token, h string) error {
+	if t.ClientID != "" {
+		if st, ok := s.st.(oauthStore); ok {
+			if t.Kind == "refresh" {
+				return st.RevokeOAuthGrant(ctx, t.GrantID)
+			}
+			return st.RevokeOAuthAccessToken(ctx, h)
+		}
+	}
+	if t.Kind == "refresh" {
+		return s.st.RevokeGrant(ctx, t.GrantID)
+	}
+	_, err := s.st.RevokeToken(ctx, h)
+	return err
+}
+
 // RevokeToken revokes token (hint "access_token" or "refresh_token", or
 // ""). Revoking a refresh token revokes its whole grant, access tokens
 // included; revoking an access token keeps the refresh token. Tokens that
@@ -207,11 +251,7 @@ func (s *Service) RevokeToken(ctx context.Context, p *Principal, token, hint str
 	if p == nil || t.UserID != p.UserID {
 		return nil
 	}
-	if t.Kind == "refresh" {
-		err = s.st.RevokeGrant(ctx, t.GrantID)
-	} else {
-		_, err = s.st.RevokeToken(ctx, h)
-	}
+	err = s.revokeToken(ctx, t, h)
 	if err != nil {
 		return storeErr("revoke", err)
 	}

@@ -41,16 +41,17 @@ func (s *Service) usageStore() (usageStore, error) {
 }
 
 // logSignatures records a signed batch in the signature log: one row
-// listing every digest (one INSERT per call keeps the log off the signing
+// listing every digest the holder authorized (for signDoc, format
+// "derived", the documents' digests, not the signed attributes) (one INSERT per call keeps the log off the signing
 // path). Like history, a failure is logged only: the audit record is what
 // fails closed.
-func (s *Service) logSignatures(ctx context.Context, p *Principal, c *store.Credential, h crypto.Hash, digests [][]byte) {
+func (s *Service) logSignatures(ctx context.Context, p *Principal, c *store.Credential, format string, h crypto.Hash, digests [][]byte) {
 	us, ok := s.st.(usageStore)
 	if !ok {
 		return
 	}
-	rec := store.SignatureRecord{ID: randomID("s-"), At: s.now(), CredentialID: c.ID, UserID: c.UserID, Client: client(p),
-		Format: "hash", HashAlgo: algoName(h), Count: len(digests), Digests: digests, Outcome: "success"}
+	rec := store.SignatureRecord{ID: s.seqID("s-"), At: s.now(), CredentialID: c.ID, UserID: c.UserID, Client: client(p),
+		Format: format, HashAlgo: algoName(h), Count: len(digests), Digests: digests, Outcome: "success"}
 	if len(digests) == 1 {
 		rec.Document, rec.Digests = hex.EncodeToString(digests[0]), nil
 	}
@@ -65,7 +66,7 @@ func (s *Service) logFailure(ctx context.Context, p *Principal, c *store.Credent
 	if !ok {
 		return
 	}
-	err := us.AddSignatureRecords(ctx, []store.SignatureRecord{{ID: randomID("s-"), At: s.now(), CredentialID: c.ID, UserID: c.UserID,
+	err := us.AddSignatureRecords(ctx, []store.SignatureRecord{{ID: s.seqID("s-"), At: s.now(), CredentialID: c.ID, UserID: c.UserID,
 		Client: client(p), Format: "hash", HashAlgo: algoName(h), Count: n, Outcome: outcome, JobID: jobID}})
 	if err != nil {
 		s.log.Error("signature log", "credential", c.ID, "error", err)

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/sigillo/sigillo/ca"
 	"github.com/sigillo/sigillo/sam"
@@ -73,4 +75,14 @@ func (i caIssuer) RenewCert(ctx context.Context, serial string) (string, [][]byt
 		return "", nil, err
 	}
 	return cert.Serial, i.ca.ChainDER(cert), nil
+}
+
+// CheckHolder tells sam, before an HSM key is generated, whether the CA
+// would certify h: a qualified certificate must name the holder by a
+// national identifier (ETSI EN 319 412-1 semantics identifier).
+func (i caIssuer) CheckHolder(h sam.Holder) error {
+	if i.qualified && strings.TrimSpace(h.FiscalCode) == "" {
+		return errors.New("a qualified certificate needs the holder's fiscal code or another national identifier")
+	}
+	return nil
 }

@@ -453,6 +453,66 @@ func (s *Store) ConsumeSAD(ctx context.Context, sadHash, userID, credentialID, h
 	return nil
 }
 
+// RefundSAD gives back to the SAD the signatures a call took but never
+// made (the HSM failed), so that the client can retry after the outage.
+// The remaining count moves with one conditional UPDATE that never lifts
+// it above what the SAD could grant (the authorized hashes of a bound SAD,
+// the credential's multisign otherwise); a bound SAD's per-hash rows go
+// back in the same transaction, each only as far as it was used. Revoked
+// and expired SADs are left alone. Either all of it is given back or
+// nothing is (ErrConflict).
+func (s *Store) RefundSAD(ctx context.Context, sadHash, userID, credentialID string, hashes [][]byte, now time.Time) error {
+	n := len(hashes)
+	if n == 0 {
+		return nil
+	}
+	err := s.InTx(ctx, func(tx *Tx) error {
+		var bound int
+		err := tx.QueryRow(ctx, `UPDATE sads SET remaining = remaining + ?
+			WHERE hash = ? AND user_id = ? AND credential_id = ? AND revoked = 0 AND expires_at > ?
+			AND remaining + ? <= CASE WHEN bound = 0
+				THEN (SELECT multisign FROM credentials WHERE credentials.id = sads.credential_id)
+				ELSE (SELECT COALESCE(SUM(cnt), 0) FROM sad_hashes WHERE sad_hashes.sad_hash = sads.hash) END
+			RETURNING bound`, n, sadHash, userID, credentialID, Millis(now), n).Scan(&bound)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrConflict
+		}
+		if err != nil {
+			return s.mapErr(err)
+		}
+		if bound == 0 {
+			return nil
+		}
+		byCount := map[int][][]byte{}
+		for _, dc := range multiset(hashes) {
+			byCount[dc.n] = append(byCount[dc.n], dc.digest)
+		}
+		for k, digests := range byCount {
+			args := make([]any, 0, len(digests)+3)
+			args = append(args, k, sadHash)
+			for _, d := range digests {
+				args = append(args, d)
+			}
+			args = append(args, k)
+			res, err := tx.Exec(ctx, `UPDATE sad_hashes SET used = used - ? WHERE sad_hash = ? AND digest IN (?`+
+				strings.Repeat(",?", len(digests)-1)+`) AND used >= ?`, args...)
+			if err != nil {
+				return err
+			}
+			if got, err := res.RowsAffected(); err != nil {
+				return err
+			} else if int(got) != len(digests) {
+				return ErrConflict
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("refund SAD: %w", err)
+	}
+	return nil
+}
+
 // consumeHashes marks the hashes used: for each multiplicity k, one UPDATE
 // over the digests that occur k times, which must touch every one of them.
 func consumeHashes(ctx context.Context, tx *Tx, sadHash string, hashes [][]byte) error {

@@ -463,6 +463,8 @@ func (s *Store) SetCredentialCert(ctx context.Context, id, oldSerial, serial str
 
 // HistoryPage returns a credential's history rows, newest first, skipping
 // offset rows, at most limit.
+// Rows of the same millisecond are ordered by id: writers give ids that
+// grow in write order (sam.seqID), so the order is deterministic.
 func (s *Store) HistoryPage(ctx context.Context, credentialID string, offset, limit int) ([]HistoryEntry, error) {
 	if limit <= 0 {
 		limit = 20

@@ -210,8 +210,9 @@ type SignatureRecord struct {
 	Client string
 	// Document is the document's name, or the hex digest signed.
 	Document string
-	// Format is "hash" (signHash), "P" (PAdES) or "C" (CAdES); Level the
-	// conformance level ("" for raw signatures).
+	// Format is "hash" (signHash), "derived" (signDoc, synchronous: the
+	// digests are the documents' as authorized), "P" (PAdES) or "C"
+	// (CAdES); Level the conformance level ("" for raw signatures).
 	Format, Level string
 	HashAlgo      string
 	// Count is 1 for a signature; a batch of hashes (signed or refused)
@@ -308,6 +309,8 @@ func (f LogFilter) where(credentialID string) (string, []any) {
 
 // SignatureLog returns a page of the credential's signature log, newest
 // first, and how many rows match the filter in all.
+// Rows of the same millisecond are ordered by id: writers give ids that
+// grow in write order (sam.seqID), so the order is deterministic.
 func (s *Store) SignatureLog(ctx context.Context, credentialID string, f LogFilter) ([]SignatureRecord, int, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100

@@ -18,6 +18,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"sync"
 	"sync/atomic"
@@ -221,6 +222,72 @@ func (m *MemKeys) Signer(_ context.Context, id string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("memkeys: no key %s", id)
 	}
 	return k, nil
+}
+
+// DestroyKey deletes the key id (like hsm.Manager.DestroyKey).
+func (m *MemKeys) DestroyKey(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.keys[id]; !ok {
+		return fmt.Errorf("memkeys: no key %s", id)
+	}
+	delete(m.keys, id)
+	return nil
+}
+
+// Has reports whether the key id exists.
+func (m *MemKeys) Has(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.keys[id]
+	return ok
+}
+
+// Len is the number of keys held.
+func (m *MemKeys) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.keys)
+}
+
+var (
+	_ sam.Keys = (*MemKeys)(nil)
+	_ sam.Keys = (*FailingKeys)(nil)
+)
+
+// FailingKeys wraps MemKeys with an HSM that can be made to fail: while
+// Fail is set, every Sign of every signer it gave (cached ones included)
+// errors, as a token that went away would.
+type FailingKeys struct {
+	MemKeys
+	Fail atomic.Bool
+	// BeforeSign, when set, runs before every Sign (e.g. to cancel the
+	// caller's context mid-batch).
+	BeforeSign func()
+}
+
+// Signer returns the key's signer, failing while Fail is set.
+func (f *FailingKeys) Signer(ctx context.Context, id string) (crypto.Signer, error) {
+	s, err := f.MemKeys.Signer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return failingSigner{Signer: s, keys: f}, nil
+}
+
+type failingSigner struct {
+	crypto.Signer
+	keys *FailingKeys
+}
+
+func (s failingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if s.keys.BeforeSign != nil {
+		s.keys.BeforeSign()
+	}
+	if s.keys.Fail.Load() {
+		return nil, errors.New("failing keys: CKR_DEVICE_REMOVED")
+	}
+	return s.Signer.Sign(r, digest, opts)
 }
 
 // Env is a ready service and its parts.
