@@ -25,6 +25,6 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./hsm/ ./csc/ ./ca/ ./cahttp/ ./pades/ ./audit/
 
-## fuzz: a short run of every fuzz target (seed corpora are in testdata/)
+## fuzz: a bounded run of every fuzz target (seed corpora are in testdata/)
 fuzz:
-	scripts/fuzz.sh 10s
+	scripts/fuzz.sh 20000x
