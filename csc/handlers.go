@@ -54,7 +54,7 @@ func (v *version) recode(err error) error {
 type infoV2Response struct {
 	Specs                     string           `json:"specs"`
 	Name                      string           `json:"name"`
-	Logo                      string           `json:"logo"`
+	Logo                      string           `json:"logo,omitempty"`
 	Region                    string           `json:"region"`
 	Lang                      string           `json:"lang"`
 	Description               string           `json:"description"`
@@ -83,7 +83,7 @@ type signatureFormats struct {
 type infoV1Response struct {
 	Specs       string   `json:"specs"`
 	Name        string   `json:"name"`
-	Logo        string   `json:"logo"`
+	Logo        string   `json:"logo,omitempty"`
 	Region      string   `json:"region"`
 	Lang        string   `json:"lang"`
 	Description string   `json:"description"`
