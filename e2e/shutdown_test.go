@@ -103,10 +103,17 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	transportErrs.Range(func(k, _ any) bool {
 		// A request sent after the listener closed is refused or finds
-		// its idle connection closed; none may be cut mid-response.
+		// its idle keep-alive connection closed by the drain: before
+		// sending ("server closed idle connection", EOF), while writing
+		// into the closed connection ("broken pipe"), or just after (the
+		// kernel answers the unread request with a reset: "connection
+		// reset by peer"). The server never saw those requests; one it
+		// accepted and then cut mid-response would have consumed budget
+		// without a returned signature: the budget check below sees it.
 		msg := k.(string)
 		if !strings.Contains(msg, "connection refused") && !strings.Contains(msg, "server closed idle connection") &&
-			!strings.Contains(msg, "EOF") {
+			!strings.Contains(msg, "EOF") && !strings.Contains(msg, "write: broken pipe") &&
+			!strings.Contains(msg, "connection reset by peer") {
 			t.Errorf("unexpected transport error: %s", msg)
 		}
 		return true
