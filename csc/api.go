@@ -216,16 +216,28 @@ func principal(c *gin.Context) *sam.Principal {
 
 // readBody reads the request body, bounded by MaxBody.
 func (a *API) readBody(c *gin.Context) ([]byte, error) {
+	return readBounded(c, a.opts.MaxBody, "")
+}
+
+// readBounded reads the request body, at most limit bytes: every route
+// bounds what it buffers so that a client cannot make us hold more
+// memory than the route needs. A longer body is an invalid_request that
+// names the limit, followed by why when why is not empty; a body that
+// cannot be read is an invalid_request too.
+func readBounded(c *gin.Context, limit int64, why string) ([]byte, error) {
 	if c.Request.Body == nil {
 		return nil, nil
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, a.opts.MaxBody))
+	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errs.Invalidf("Request body larger than %d bytes", a.opts.MaxBody)
+		if !errors.As(err, &mbe) {
+			return nil, errs.Wrap(errs.Invalid, "Unreadable request body", err)
 		}
-		return nil, errs.Wrap(errs.Invalid, "Unreadable request body", err)
+		if why != "" {
+			return nil, errs.Invalidf("Request body larger than %d bytes: %s", limit, why)
+		}
+		return nil, errs.Invalidf("Request body larger than %d bytes", limit)
 	}
 	return data, nil
 }

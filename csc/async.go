@@ -169,13 +169,9 @@ func (a *API) asyncHash(v *version) gin.HandlerFunc {
 			return
 		}
 		p := principal(c)
-		if req.SAD == "" {
-			sad, ok := a.sadFor(p, req.CredentialID)
-			if !ok {
-				v.fail(c, errs.Invalidf("Missing (or invalid type) string parameter SAD"))
-				return
-			}
-			req.SAD = sad
+		if req.SAD, err = a.resolveSAD(p, req.CredentialID, req.SAD); err != nil {
+			v.fail(c, err)
+			return
 		}
 		if err := v.checkKey(c, p, req); err != nil {
 			v.fail(c, err)
@@ -215,11 +211,10 @@ func (a *API) asyncDoc(c *gin.Context) {
 		c.Next()
 		return
 	}
-	limit := a.opts.Async.MaxDocumentBytes()/3*4 + signDocBodyOverhead
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	body, err := readSignDocBody(c, a.opts.Async.MaxDocumentBytes())
 	if err != nil {
 		c.Abort()
-		v.fail(c, errs.Invalidf("Request body larger than %d bytes: documents are limited to %d bytes in total", limit, a.opts.Async.MaxDocumentBytes()))
+		v.fail(c, err)
 		return
 	}
 	// Cheap look at the mode first: no copy of the documents for "S".
@@ -268,13 +263,9 @@ func (a *API) asyncDoc(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	if req.SAD == "" {
-		sad, ok := a.sadFor(p, req.CredentialID)
-		if !ok {
-			v.fail(c, errs.Invalidf("Missing (or invalid type) string parameter SAD"))
-			return
-		}
-		req.SAD = sad
+	if req.SAD, err = a.resolveSAD(p, req.CredentialID, req.SAD); err != nil {
+		v.fail(c, err)
+		return
 	}
 	n := req.count()
 	id, err := a.opts.Async.SubmitDocuments(c.Request.Context(), p, jobs.DocJob{Request: req.Request, Names: names, Async: async})
@@ -383,7 +374,7 @@ func renderPolling(st *jobs.Status) pollingResponse {
 func (a *API) signDocChain(sync gin.HandlerFunc) []gin.HandlerFunc {
 	limit := func() int64 {
 		if a.opts.Async != nil {
-			return a.opts.Async.MaxDocumentBytes()/3*4 + signDocBodyOverhead
+			return signDocBodyLimit(a.opts.Async.MaxDocumentBytes())
 		}
 		return a.opts.MaxBody
 	}

@@ -487,7 +487,7 @@ func decodeSignHash(d *dialect, body []byte, max int) (*signHashReq, error) {
 		return nil, err
 	}
 	// v2 allows omitting the SAD when the bearer is a credential-scope
-	// token (not issued yet: the handler decides, see API.sadFor).
+	// token (not issued yet: the handler decides, see API.resolveSAD).
 	if r.SAD, err = f.str("SAD", d.version == 1); err != nil {
 		return nil, err
 	}

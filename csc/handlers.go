@@ -388,15 +388,19 @@ type signaturesResponse struct {
 	Signatures []string `json:"signatures"`
 }
 
-// sadFor is the hook for credential-scope tokens (CSC v2 §8: such a token
-// authorizes signHash on its credential and the SAD may be omitted). The
-// OAuth credential token is itself a SAD (sam/oauth.go), bound to one
-// credential.
-func (a *API) sadFor(p *sam.Principal, credentialID string) (string, bool) {
-	if p == nil || p.Scope != sam.ScopeCredential || p.SAD == "" || p.CredentialID != credentialID {
-		return "", false
+// resolveSAD returns the SAD a signing request goes with: its own when
+// it has one, otherwise the credential-scope token's (CSC v2 §8: such a
+// token authorizes signing on its credential and the SAD may be omitted;
+// the OAuth credential token is itself a SAD bound to one credential, see
+// sam/oauth.go). With neither, the request is invalid.
+func (a *API) resolveSAD(p *sam.Principal, credentialID, sad string) (string, error) {
+	if sad != "" {
+		return sad, nil
 	}
-	return p.SAD, true
+	if p == nil || p.Scope != sam.ScopeCredential || p.SAD == "" || p.CredentialID != credentialID {
+		return "", errs.Invalidf("Missing (or invalid type) string parameter SAD")
+	}
+	return p.SAD, nil
 }
 
 func (v *version) signHash(c *gin.Context) {
@@ -412,14 +416,10 @@ func (v *version) signHash(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	if req.SAD == "" {
-		sad, ok := v.a.sadFor(p, req.CredentialID)
-		if !ok {
-			v.a.metrics.signatures(v.d, req.Scheme.Label, "rejected", len(req.Hashes))
-			v.fail(c, errs.Invalidf("Missing (or invalid type) string parameter SAD"))
-			return
-		}
-		req.SAD = sad
+	if req.SAD, err = v.a.resolveSAD(p, req.CredentialID, req.SAD); err != nil {
+		v.a.metrics.signatures(v.d, req.Scheme.Label, "rejected", len(req.Hashes))
+		v.fail(c, err)
+		return
 	}
 	sigs, err := v.sign(c, p, req)
 	if err != nil {

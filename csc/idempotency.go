@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"time"
 
@@ -99,10 +98,10 @@ func (a *API) idempotent(route string, limit func() int64) gin.HandlerFunc {
 			v.fail(c, errs.Invalidf("Invalid Idempotency-Key header: at most %d characters", maxIdempotencyKey))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit()))
+		body, err := readBounded(c, limit(), "")
 		if err != nil {
 			c.Abort()
-			v.fail(c, errs.Invalidf("Request body larger than %d bytes", limit()))
+			v.fail(c, err)
 			return
 		}
 		p := principal(c)

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -53,19 +52,24 @@ func (a *API) registerSignDoc(g gin.IRouter, s DocSigner) {
 // documents (names, options, SAD, digests).
 const signDocBodyOverhead = 4 << 20
 
+// signDocBodyLimit is the largest signDoc body for documents of at most
+// maxDoc bytes in total: their Base64 plus the overhead.
+func signDocBodyLimit(maxDoc int64) int64 { return maxDoc/3*4 + signDocBodyOverhead }
+
+// readSignDocBody reads a signDoc body bounded by signDocBodyLimit; the
+// error for a longer one tells the client the documents' own limit.
+func readSignDocBody(c *gin.Context, maxDoc int64) ([]byte, error) {
+	return readBounded(c, signDocBodyLimit(maxDoc),
+		fmt.Sprintf("documents are limited to %d bytes in total", maxDoc))
+}
+
 // signDoc returns the v2 signatures/signDoc handler.
 func (a *API) signDoc(s DocSigner) gin.HandlerFunc {
 	v := &version{a: a, d: dialectV2}
 	return func(c *gin.Context) {
-		limit := s.MaxDocumentBytes()/3*4 + signDocBodyOverhead
-		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+		body, err := readSignDocBody(c, s.MaxDocumentBytes())
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				v.fail(c, errs.Invalidf("Request body larger than %d bytes: documents are limited to %d bytes in total", limit, s.MaxDocumentBytes()))
-				return
-			}
-			v.fail(c, errs.Wrap(errs.Invalid, "Unreadable request body", err))
+			v.fail(c, err)
 			return
 		}
 		req, err := decodeSignDoc(body, a.opts.MaxHashes)
@@ -76,13 +80,9 @@ func (a *API) signDoc(s DocSigner) gin.HandlerFunc {
 			return
 		}
 		p := principal(c)
-		if req.SAD == "" {
-			sad, ok := a.sadFor(p, req.CredentialID)
-			if !ok {
-				v.fail(c, errs.Invalidf("Missing (or invalid type) string parameter SAD"))
-				return
-			}
-			req.SAD = sad
+		if req.SAD, err = a.resolveSAD(p, req.CredentialID, req.SAD); err != nil {
+			v.fail(c, err)
+			return
 		}
 		n := req.count()
 		res, err := s.SignDoc(c.Request.Context(), p, req.Request)

@@ -1,7 +1,6 @@
 package oauth_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -9,93 +8,22 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/sigillo/sigillo/internal/testenv"
+	"github.com/sigillo/sigillo/internal/browsertest"
 	"github.com/sigillo/sigillo/sam"
 	"github.com/sigillo/sigillo/sam/samtest"
 	softhsmtest "github.com/sigillo/sigillo/softhsm-test"
 )
 
-// browser is a headless Chromium with a fresh profile.
-type browser struct {
-	t   *testing.T
-	ctx context.Context
-	dir string
-}
-
-func newBrowser(t *testing.T) *browser {
+// newBrowser starts a headless Chromium with a fresh profile;
+// screenshots go to test-artifacts/oauth.
+func newBrowser(t *testing.T) *browsertest.Browser {
 	t.Helper()
-	path := "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			testenv.Missing(t, "chromium not installed (%v)", err)
-		}
-		path = p
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(900, 800),
-	)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	dir := filepath.Join("..", "test-artifacts", "oauth")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		testenv.Missing(t, "chromium does not start: %v", err)
-	}
-	return &browser{t: t, ctx: ctx, dir: dir}
-}
-
-func (b *browser) step(what string, actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.t.Fatalf("browser: %s: %v", what, err)
-	}
-}
-
-func (b *browser) text(css string) string {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
-	if err != nil {
-		b.t.Fatalf("browser: text %s: %v", css, err)
-	}
-	return strings.TrimSpace(s)
-}
-
-func (b *browser) shot(name string) {
-	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		b.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(b.dir, name+".png"), png, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
+	return browsertest.New(t, "oauth", 900, 800)
 }
 
 // TestBrowser_codeFlowSignsWithCredentialToken is the whole OAuth2 code
@@ -120,39 +48,39 @@ func TestBrowser_codeFlowSignsWithCredentialToken(t *testing.T) {
 		"hashes":           {base64.RawURLEncoding.EncodeToString(d1[:]) + "," + base64.RawURLEncoding.EncodeToString(d2[:])},
 		"hashAlgorithmOID": {"2.16.840.1.101.3.4.2.1"}, "description": {"Contract 2026/17 and its annex"}}
 
-	b.step("open authorize", chromedp.Navigate(s.authorizeURL(q)))
-	if got := b.text("h1"); got != "Sign in" {
+	b.Step("open authorize", chromedp.Navigate(s.authorizeURL(q)))
+	if got := b.Text("h1"); got != "Sign in" {
 		t.Fatalf("first page %q", got)
 	}
-	if got := b.text("#client"); !strings.Contains(got, "Signing App") {
+	if got := b.Text("#client"); !strings.Contains(got, "Signing App") {
 		t.Fatalf("client line %q", got)
 	}
-	b.step("credentials", chromedp.SendKeys(chromedp.ID("f-username"), "alice"), chromedp.SendKeys(chromedp.ID("f-password"), samtest.Password))
-	b.shot("01-login")
-	b.step("sign in", chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("consent-form")))
+	b.Step("credentials", chromedp.SendKeys(chromedp.ID("f-username"), "alice"), chromedp.SendKeys(chromedp.ID("f-password"), samtest.Password))
+	b.Shot("01-login")
+	b.Step("sign in", chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("consent-form")))
 
-	if got := b.text("#num-signatures"); got != "2" {
+	if got := b.Text("#num-signatures"); got != "2" {
 		t.Fatalf("numSignatures shown %q", got)
 	}
-	docs := b.text("#documents")
+	docs := b.Text("#documents")
 	for _, d := range [][32]byte{d1, d2} {
 		if !strings.Contains(docs, hex.EncodeToString(d[:])) {
 			t.Fatalf("documents %q lack a hash", docs)
 		}
 	}
-	if got := b.text("#cred-id"); !strings.Contains(got, cc.CredentialID) {
+	if got := b.Text("#cred-id"); !strings.Contains(got, cc.CredentialID) {
 		t.Fatalf("credential shown %q", got)
 	}
 	// A wrong PIN keeps the holder on the page, with the error.
-	b.step("wrong PIN", chromedp.SendKeys(chromedp.ID("f-pin"), "99999999"), chromedp.SendKeys(chromedp.ID("f-otp"), s.totpCode(cc.OTPURI)),
+	b.Step("wrong PIN", chromedp.SendKeys(chromedp.ID("f-pin"), "99999999"), chromedp.SendKeys(chromedp.ID("f-otp"), s.totpCode(cc.OTPURI)),
 		chromedp.Click(chromedp.ID("allow")), chromedp.WaitVisible(chromedp.ID("page-error")))
-	if got := b.text("#page-error"); !strings.Contains(got, "PIN is invalid") {
+	if got := b.Text("#page-error"); !strings.Contains(got, "PIN is invalid") {
 		t.Fatalf("wrong PIN message %q", got)
 	}
-	b.shot("02-consent-wrong-pin")
-	b.step("factors", chromedp.SendKeys(chromedp.ID("f-pin"), samtest.PIN), chromedp.SendKeys(chromedp.ID("f-otp"), s.totpCode(cc.OTPURI)))
-	b.shot("03-consent")
-	b.step("authorize", chromedp.Click(chromedp.ID("allow")), chromedp.WaitVisible(chromedp.ID("done")))
+	b.Shot("02-consent-wrong-pin")
+	b.Step("factors", chromedp.SendKeys(chromedp.ID("f-pin"), samtest.PIN), chromedp.SendKeys(chromedp.ID("f-otp"), s.totpCode(cc.OTPURI)))
+	b.Shot("03-consent")
+	b.Step("authorize", chromedp.Click(chromedp.ID("allow")), chromedp.WaitVisible(chromedp.ID("done")))
 
 	back := s.cb.got()
 	if back.Get("state") != "state-xyz" || back.Get("code") == "" {

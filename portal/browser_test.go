@@ -10,9 +10,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,83 +18,38 @@ import (
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/sigillo/sigillo/internal/testenv"
+	"github.com/sigillo/sigillo/internal/browsertest"
 )
 
 // browser drives a headless Chromium through one holder's journey.
 type browser struct {
-	t   *testing.T
-	ctx context.Context
-	s   *stack
-	dir string
+	*browsertest.Browser
+	t *testing.T
+	s *stack
 }
 
 func newBrowser(t *testing.T, s *stack) *browser {
 	t.Helper()
-	path := "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			testenv.Missing(t, "chromium not installed (%v)", err)
-		}
-		path = p
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 900),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	dir := filepath.Join("..", "test-artifacts", "portal")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{t: t, ctx: ctx, s: s, dir: dir}
-	// Start the browser outside any timeout (chromedp's rule), then bound
-	// each step.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		testenv.Missing(t, "chromium does not start: %v", err)
-	}
-	return b
+	return &browser{Browser: browsertest.New(t, "portal", 1100, 900), t: t, s: s}
 }
 
-func (b *browser) step(what string, actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.t.Fatalf("browser: %s: %v", what, err)
-	}
-}
-
-func (b *browser) open(path string) { b.step("open "+path, chromedp.Navigate(b.s.URL+path)) }
+func (b *browser) open(path string) { b.Step("open "+path, chromedp.Navigate(b.s.URL+path)) }
 
 func (b *browser) fill(name, value string) {
-	b.step("fill "+name, chromedp.SetValue(chromedp.ID("f-"+name), value))
+	b.Step("fill "+name, chromedp.SetValue(chromedp.ID("f-"+name), value))
 }
 
 func (b *browser) typeIn(name, value string) {
-	b.step("type "+name, chromedp.SendKeys(chromedp.ID("f-"+name), value))
+	b.Step("type "+name, chromedp.SendKeys(chromedp.ID("f-"+name), value))
 }
 
-func (b *browser) tick(name string) { b.step("tick "+name, chromedp.Click(chromedp.ID("f-"+name))) }
+func (b *browser) tick(name string) { b.Step("tick "+name, chromedp.Click(chromedp.ID("f-"+name))) }
 
 // submit clicks the submit button of the form posting to action and waits
 // for the next page to load.
 func (b *browser) submit(action string) {
 	b.t.Helper()
-	b.step("submit "+action,
+	b.Step("submit "+action,
 		chromedp.Evaluate[chromedp.Void]("window.__old = true; undefined"),
 		chromedp.Click(chromedp.CSS(`form[action="`+action+`"] button[type=submit]`)),
 	)
@@ -110,7 +62,7 @@ func (b *browser) waitLoad(what string) {
 	b.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		ctx, cancel := context.WithTimeout(b.Context(), 2*time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!window.__old && document.readyState === 'complete'"))
 		cancel()
 		if err == nil && ok {
@@ -121,20 +73,9 @@ func (b *browser) waitLoad(what string) {
 	b.t.Fatalf("browser: %s: page did not load", what)
 }
 
-func (b *browser) text(css string) string {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
-	if err != nil {
-		b.t.Fatalf("browser: text %s: %v", css, err)
-	}
-	return strings.TrimSpace(s)
-}
-
 func (b *browser) has(css string) bool {
 	b.t.Helper()
-	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector(`+jsString(css)+`) !== null`))
+	ok, err := chromedp.Run(b.Context(), chromedp.Evaluate[bool](`document.querySelector(`+jsString(css)+`) !== null`))
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -145,29 +86,17 @@ func jsString(s string) string { j, _ := json.Marshal(s); return string(j) }
 
 func (b *browser) location() string {
 	b.t.Helper()
-	l, err := chromedp.Run(b.ctx, chromedp.Location())
+	l, err := chromedp.Run(b.Context(), chromedp.Location())
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	return l
 }
 
-// shot saves a PNG of the whole page under test-artifacts/portal.
-func (b *browser) shot(name string) {
-	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		b.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(b.dir, name+".png"), png, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-}
-
 // expectFlash checks the page's success message.
 func (b *browser) expectAlert(kind, contains string) {
 	b.t.Helper()
-	got := b.text(".alert." + kind)
+	got := b.Text(".alert." + kind)
 	if !strings.Contains(got, contains) {
 		b.t.Fatalf("alert %s = %q, want it to contain %q (page %s)", kind, got, contains, b.location())
 	}
@@ -189,31 +118,31 @@ func TestBrowser_holderJourney(t *testing.T) {
 	b.open("/portal/register")
 	b.fill("email", email)
 	b.typeIn("password", "short")
-	b.step("policy feedback", chromedp.WaitVisible(chromedp.CSS(`#password-rules li.bad`)))
-	b.shot("01-register-policy")
-	b.step("clear password", chromedp.Evaluate[chromedp.Void](`document.getElementById("f-password").value = ""; undefined`))
+	b.Step("policy feedback", chromedp.WaitVisible(chromedp.CSS(`#password-rules li.bad`)))
+	b.Shot("01-register-policy")
+	b.Step("clear password", chromedp.Evaluate[chromedp.Void](`document.getElementById("f-password").value = ""; undefined`))
 	b.typeIn("password", testPassword)
-	b.step("policy satisfied", chromedp.WaitNotPresent(chromedp.CSS(`#password-rules li.bad`)))
+	b.Step("policy satisfied", chromedp.WaitNotPresent(chromedp.CSS(`#password-rules li.bad`)))
 	b.fill("passwordConfirm", testPassword)
-	b.step("country", chromedp.SetValue(chromedp.ID("f-country"), "IT"))
+	b.Step("country", chromedp.SetValue(chromedp.ID("f-country"), "IT"))
 	b.tick("consentProcessing")
 	b.submit("/portal/register")
-	userID := b.text("#new-userid")
-	b.shot("02-registered")
+	userID := b.Text("#new-userid")
+	b.Shot("02-registered")
 
 	// Verify the e-mail and log in.
 	link := s.verifyLink(email)
-	b.step("verify", chromedp.Navigate(link))
+	b.Step("verify", chromedp.Navigate(link))
 	b.expectAlert("ok", "confirmed")
 	b.open("/portal/login")
 	b.fill("login", email)
 	b.fill("password", testPassword)
-	b.shot("03-login")
+	b.Shot("03-login")
 	b.submit("/portal/login")
 	if !strings.HasSuffix(b.location(), "/portal/home") {
 		t.Fatalf("after login at %s", b.location())
 	}
-	b.shot("04-home-empty")
+	b.Shot("04-home-empty")
 
 	// Certificate request; first with a bad fiscal code.
 	b.open("/portal/request")
@@ -221,15 +150,15 @@ func TestBrowser_holderJourney(t *testing.T) {
 	b.fill("surname", "Hopper")
 	b.fill("fiscalCode", "RSSMRA80A01H501X")
 	b.fill("phone", phone)
-	b.step("method", chromedp.SetValue(chromedp.ID("f-method"), "video-operator"))
-	b.step("doc type", chromedp.SetValue(chromedp.ID("f-docType"), "passport"))
+	b.Step("method", chromedp.SetValue(chromedp.ID("f-method"), "video-operator"))
+	b.Step("doc type", chromedp.SetValue(chromedp.ID("f-docType"), "passport"))
 	b.fill("docNumber", "YA1234567")
 	b.fill("docExpiry", time.Now().AddDate(2, 0, 0).Format("2006-01-02"))
 	b.submit("/portal/request")
-	if msg := b.text("#f-fiscalCode-err"); !strings.Contains(msg, "fiscal code") {
+	if msg := b.Text("#f-fiscalCode-err"); !strings.Contains(msg, "fiscal code") {
 		t.Fatalf("fiscal code error %q", msg)
 	}
-	b.shot("05-request-error")
+	b.Shot("05-request-error")
 	b.fill("fiscalCode", testFiscal)
 	b.submit("/portal/request")
 	if !b.has("#request-pending") {
@@ -249,11 +178,11 @@ func TestBrowser_holderJourney(t *testing.T) {
 	b.fill("passphrase", testPassphrase)
 	b.fill("passphraseConfirm", testPassphrase)
 	b.fill("otp", s.lastSMS(phone))
-	b.shot("06-contract")
+	b.Shot("06-contract")
 	b.submit("/portal/request/complete")
 	b.expectAlert("ok", "issued")
-	b.shot("07-home-issued")
-	if st := b.text("#cert-status"); st != "Valid" {
+	b.Shot("07-home-issued")
+	if st := b.Text("#cert-status"); st != "Valid" {
 		t.Fatalf("certificate status %q", st)
 	}
 
@@ -290,7 +219,7 @@ func TestBrowser_holderJourney(t *testing.T) {
 		b.fill("newPINConfirm", "12121212")
 		b.fill("otp", "000000")
 		b.submit("/portal/pin")
-		msg := b.text("#f-currentPIN-err")
+		msg := b.Text("#f-currentPIN-err")
 		want := "PIN is invalid"
 		if i == 3 {
 			want = "PIN is blocked"
@@ -299,7 +228,7 @@ func TestBrowser_holderJourney(t *testing.T) {
 			t.Fatalf("wrong PIN #%d: %q, want %q", i, msg, want)
 		}
 	}
-	b.shot("08-pin-locked")
+	b.Shot("08-pin-locked")
 	b.open("/portal/home")
 	if !b.has("#pin-status") {
 		t.Fatal("home does not show the PIN blocked")
@@ -312,7 +241,7 @@ func TestBrowser_holderJourney(t *testing.T) {
 	b.fill("newPIN", "99887766")
 	b.fill("newPINConfirm", "99887766")
 	b.fill("otp", s.lastSMS(phone))
-	b.shot("09-unblock")
+	b.Shot("09-unblock")
 	b.submit("/portal/unblock")
 	b.expectAlert("ok", "unblocked")
 
@@ -321,21 +250,21 @@ func TestBrowser_holderJourney(t *testing.T) {
 	b.fill("iut", codes["IUT"])
 	b.fill("erc", "WRONGWRONG23")
 	b.submit("/portal/emergency")
-	if msg := b.text("#f-erc-err"); !strings.Contains(msg, "Invalid") {
+	if msg := b.Text("#f-erc-err"); !strings.Contains(msg, "Invalid") {
 		t.Fatalf("wrong ERC message %q", msg)
 	}
 	b.fill("erc", codes["ERC"])
-	b.shot("10-emergency")
+	b.Shot("10-emergency")
 	b.submit("/portal/emergency")
 	b.expectAlert("ok", "suspended")
-	b.shot("11-emergency-done")
+	b.Shot("11-emergency-done")
 	if got := ocspStatus(t, s, serial); got != "certificateHold" {
 		t.Fatalf("OCSP after emergency suspension: %s", got)
 	}
 
 	// Reactivate with PIN + OTP.
 	b.open("/portal/home")
-	if st := b.text("#cert-status"); st != "Suspended" {
+	if st := b.Text("#cert-status"); st != "Suspended" {
 		t.Fatalf("home status %q", st)
 	}
 	b.open("/portal/reactivate?cred=" + credID)
@@ -351,20 +280,20 @@ func TestBrowser_holderJourney(t *testing.T) {
 	// Sign through the CSC API with the new PIN and an SMS code.
 	signCSC(t, s, userID, credID, "99887766", phone)
 	b.open("/portal/home")
-	if n := b.text("#count-total"); n != "1" {
+	if n := b.Text("#count-total"); n != "1" {
 		t.Fatalf("signature counter %q", n)
 	}
-	b.shot("12-home-after-signature")
+	b.Shot("12-home-after-signature")
 	b.open("/portal/history?cred=" + credID)
-	b.shot("13-history")
+	b.Shot("13-history")
 
 	// Switch the OTP to an authenticator app with the QR code.
 	b.open("/portal/otp?cred=" + credID)
 	b.submit("/portal/otp/send")
 	sms := s.lastSMS(phone)
 	b.submit("/portal/totp/start")
-	b.step("QR code", chromedp.WaitVisible(chromedp.ID("totp-qr")))
-	secret := b.text("#totp-secret")
+	b.Step("QR code", chromedp.WaitVisible(chromedp.ID("totp-qr")))
+	secret := b.Text("#totp-secret")
 	code, err := totp.GenerateCode(secret, s.Clock.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -372,16 +301,16 @@ func TestBrowser_holderJourney(t *testing.T) {
 	b.fill("code", code)
 	b.fill("pin", "99887766")
 	b.fill("currentOTP", sms)
-	b.shot("15-otp-totp-qr")
+	b.Shot("15-otp-totp-qr")
 	b.submit("/portal/totp")
 	b.expectAlert("ok", "authenticator app")
 
 	// Italian pages.
 	b.open("/portal/lang?to=it&back=/portal/home")
-	if h := b.text("h1"); h != "Il mio certificato" {
+	if h := b.Text("h1"); h != "Il mio certificato" {
 		t.Fatalf("Italian title %q", h)
 	}
-	b.shot("14-home-it")
+	b.Shot("14-home-it")
 }
 
 // ocspStatus asks the CA's OCSP responder over HTTP.

@@ -30,6 +30,38 @@ func algoName(h crypto.Hash) string {
 	return h.String()
 }
 
+// checkAuthorization applies the rules every authorization of c for n
+// signatures obeys, whichever way it arrives (credentials/authorize or
+// an OAuth2 credential-scope consent), so the two cannot drift apart: n
+// covers the hashes and stays within Multisign, SCAL 2 needs hashes,
+// hashes are digests of an allowed algorithm, the credential is usable,
+// then the PIN and the OTP (last, because they count tries). On failure
+// it returns the reason that labels the metric and the audit event, and
+// the error.
+func (s *Service) checkAuthorization(ctx context.Context, c *store.Credential, n int, hashes [][]byte, algo crypto.Hash, pin, otpCode string) (string, error) {
+	switch {
+	case n < 1 || len(hashes) > n:
+		return "bad_request", ErrBadNumSig
+	case n > c.Multisign:
+		return "too_many", ErrTooMany
+	case c.SCAL >= 2 && len(hashes) == 0:
+		return "bad_request", ErrHashesRequired
+	}
+	if err := checkHashes(hashes, algo); err != nil {
+		return "bad_request", err
+	}
+	if _, err := s.usable(ctx, c); err != nil {
+		return "not_usable", err
+	}
+	if reason, err := s.checkPIN(ctx, c, pin); err != nil {
+		return reason, err
+	}
+	if reason, err := s.checkOTP(ctx, c, otpCode, hashes); err != nil {
+		return reason, err
+	}
+	return "", nil
+}
+
 // checkHashes validates that hashes are digests of h.
 func checkHashes(hashes [][]byte, h crypto.Hash) error {
 	if len(hashes) == 0 {
@@ -71,24 +103,7 @@ func (s *Service) Authorize(ctx context.Context, p *Principal, r AuthorizeReques
 			Outcome: "failure:" + reason, Detail: map[string]string{"numSignatures": strconv.Itoa(n)}})
 		return nil, err
 	}
-	switch {
-	case n < 1 || len(r.Hashes) > n:
-		return fail("bad_request", ErrBadNumSig)
-	case n > c.Multisign:
-		return fail("too_many", ErrTooMany)
-	case c.SCAL >= 2 && len(r.Hashes) == 0:
-		return fail("bad_request", ErrHashesRequired)
-	}
-	if err := checkHashes(r.Hashes, r.HashAlgo); err != nil {
-		return fail("bad_request", err)
-	}
-	if _, err := s.usable(ctx, c); err != nil {
-		return fail("not_usable", err)
-	}
-	if reason, err := s.checkPIN(ctx, c, r.PIN); err != nil {
-		return fail(reason, err)
-	}
-	if reason, err := s.checkOTP(ctx, c, r.OTP, r.Hashes); err != nil {
+	if reason, err := s.checkAuthorization(ctx, c, n, r.Hashes, r.HashAlgo, r.PIN, r.OTP); err != nil {
 		return fail(reason, err)
 	}
 	value, err := randomToken()

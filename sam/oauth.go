@@ -404,24 +404,7 @@ func (s *Service) consentCredential(ctx context.Context, p *Principal, r CodeReq
 			Outcome: "failure:" + reason, Detail: map[string]string{"numSignatures": strconv.Itoa(n), "via": "oauth2code", "client": r.ClientID}})
 		return 0, err
 	}
-	switch {
-	case n < 1 || len(r.Hashes) > n:
-		return fail("bad_request", ErrBadNumSig)
-	case n > c.Multisign:
-		return fail("too_many", ErrTooMany)
-	case c.SCAL >= 2 && len(r.Hashes) == 0:
-		return fail("bad_request", ErrHashesRequired)
-	}
-	if err := checkHashes(r.Hashes, r.HashAlgo); err != nil {
-		return fail("bad_request", err)
-	}
-	if _, err := s.usable(ctx, c); err != nil {
-		return fail("not_usable", err)
-	}
-	if reason, err := s.checkPIN(ctx, c, r.PIN); err != nil {
-		return fail(reason, err)
-	}
-	if reason, err := s.checkOTP(ctx, c, r.OTP, r.Hashes); err != nil {
+	if reason, err := s.checkAuthorization(ctx, c, n, r.Hashes, r.HashAlgo, r.PIN, r.OTP); err != nil {
 		return fail(reason, err)
 	}
 	if err := s.recordStrict(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "credential.authorize", Object: "credential:" + c.ID,

@@ -363,19 +363,58 @@ const PIN = "12345678"
 // User enrolls a user with Password and returns its id.
 func (e *Env) User(t testing.TB, username string) string {
 	t.Helper()
-	id, err := e.Service.CreateUser(context.Background(), sam.NewUser{
-		Username: username, Password: Password, Email: username + "@example.test", Phone: "+393330000000",
-		GivenName: "Test", Surname: "User " + username, FiscalCode: "RSSMRA80A01H501U",
-	})
-	if err != nil {
-		t.Fatalf("create user %s: %v", username, err)
-	}
-	return id
+	return CreateUser(t, e.Service, sam.NewUser{Username: username})
 }
 
 // Credential creates a credential for userID; empty fields of nc get
 // PIN, ecdsa-p256, otp none, SCAL 1, multisign 10.
 func (e *Env) Credential(t testing.TB, userID string, nc sam.NewCredential) *sam.CreatedCredential {
+	t.Helper()
+	return CreateCredential(t, e.Service, userID, nc)
+}
+
+// Login logs userID in with Password and returns the principal.
+func (e *Env) Login(t testing.TB, userID string) *sam.Principal {
+	t.Helper()
+	return Login(t, e.Service, userID)
+}
+
+// CreateUser enrolls nu on svc and returns its id. Empty fields get
+// Password, <username>@example.test, a mobile number, a fiscal code and
+// the name "Test User <username>". It serves every package's test
+// environment that runs a real sam.Service, so that they enroll the same
+// way.
+func CreateUser(t testing.TB, svc *sam.Service, nu sam.NewUser) string {
+	t.Helper()
+	if nu.Password == "" {
+		nu.Password = Password
+	}
+	if nu.Email == "" {
+		nu.Email = nu.Username + "@example.test"
+	}
+	if nu.Phone == "" {
+		nu.Phone = "+393330000000"
+	}
+	if nu.GivenName == "" {
+		nu.GivenName = "Test"
+	}
+	if nu.Surname == "" {
+		nu.Surname = "User " + nu.Username
+	}
+	if nu.FiscalCode == "" {
+		nu.FiscalCode = "RSSMRA80A01H501U"
+	}
+	id, err := svc.CreateUser(context.Background(), nu)
+	if err != nil {
+		t.Fatalf("create user %s: %v", nu.Username, err)
+	}
+	return id
+}
+
+// CreateCredential creates a credential for userID on svc; empty fields
+// of nc get PIN (unless an Activation is asked for), ecdsa-p256, otp
+// none, multisign 10.
+func CreateCredential(t testing.TB, svc *sam.Service, userID string, nc sam.NewCredential) *sam.CreatedCredential {
 	t.Helper()
 	nc.UserID = userID
 	if nc.PIN == "" && nc.Activation == "" {
@@ -390,22 +429,22 @@ func (e *Env) Credential(t testing.TB, userID string, nc sam.NewCredential) *sam
 	if nc.Multisign == 0 {
 		nc.Multisign = 10
 	}
-	cc, err := e.Service.CreateCredential(context.Background(), nc)
+	cc, err := svc.CreateCredential(context.Background(), nc)
 	if err != nil {
 		t.Fatalf("create credential: %v", err)
 	}
 	return cc
 }
 
-// Login logs userID in with Password and returns the principal.
-func (e *Env) Login(t testing.TB, userID string) *sam.Principal {
+// Login logs userID in on svc with Password and returns the principal.
+func Login(t testing.TB, svc *sam.Service, userID string) *sam.Principal {
 	t.Helper()
 	ctx := context.Background()
-	tok, err := e.Service.Login(ctx, userID, Password, false)
+	tok, err := svc.Login(ctx, userID, Password, false)
 	if err != nil {
 		t.Fatalf("login %s: %v", userID, err)
 	}
-	p, err := e.Service.Authenticate(ctx, tok.AccessToken)
+	p, err := svc.Authenticate(ctx, tok.AccessToken)
 	if err != nil {
 		t.Fatalf("authenticate %s: %v", userID, err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/sigillo/sigillo/cahttp"
 	"github.com/sigillo/sigillo/otp"
 	"github.com/sigillo/sigillo/sam"
+	"github.com/sigillo/sigillo/sam/samtest"
 	"github.com/sigillo/sigillo/signdoc"
 	softhsmtest "github.com/sigillo/sigillo/softhsm-test"
 	"github.com/sigillo/sigillo/store"
@@ -194,60 +195,30 @@ func New(t testing.TB, configure func(*signdoc.Config)) *Env {
 	return &Env{URL: url, Engine: engine, Store: st, Authority: auth, Sam: svc, SignDoc: sd, Audit: rec, HSMSigns: hsmSigns}
 }
 
-// Password is the password of users made by User.
-const Password = "Corr3ct-Horse"
+// Password is the password of users made by User (samtest's, which
+// enrolls them).
+const Password = samtest.Password
 
-// PIN is the PIN of credentials made by Credential.
-const PIN = "12345678"
+// PIN is the PIN of credentials made by Credential (samtest's, which
+// creates them).
+const PIN = samtest.PIN
 
-// User enrolls a user and returns its id (also its login name).
+// User enrolls a user named "Maria Rossi <username>" (signature checks
+// look for the surname) and returns its id (also its login name).
 func (e *Env) User(t testing.TB, username string) string {
 	t.Helper()
-	id, err := e.Sam.CreateUser(context.Background(), sam.NewUser{
-		Username: username, Password: Password, Email: username + "@example.test", Phone: "+393330000000",
-		GivenName: "Maria", Surname: "Rossi " + username, FiscalCode: "RSSMRA80A01H501U",
-	})
-	if err != nil {
-		t.Fatalf("create user %s: %v", username, err)
-	}
-	return id
+	return samtest.CreateUser(t, e.Sam, sam.NewUser{Username: username, GivenName: "Maria", Surname: "Rossi " + username})
 }
 
 // Credential creates an active credential (PIN, no OTP unless nc says
 // otherwise, ecdsa-p256 unless nc says otherwise, multisign 10).
 func (e *Env) Credential(t testing.TB, userID string, nc sam.NewCredential) *sam.CreatedCredential {
 	t.Helper()
-	nc.UserID = userID
-	if nc.PIN == "" {
-		nc.PIN = PIN
-	}
-	if nc.KeyAlgo == "" {
-		nc.KeyAlgo = "ecdsa-p256"
-	}
-	if nc.OTP == "" {
-		nc.OTP = "none"
-	}
-	if nc.Multisign == 0 {
-		nc.Multisign = 10
-	}
-	cc, err := e.Sam.CreateCredential(context.Background(), nc)
-	if err != nil {
-		t.Fatalf("create credential: %v", err)
-	}
-	return cc
+	return samtest.CreateCredential(t, e.Sam, userID, nc)
 }
 
 // Login returns the principal of a user.
 func (e *Env) Login(t testing.TB, userID string) *sam.Principal {
 	t.Helper()
-	ctx := context.Background()
-	tok, err := e.Sam.Login(ctx, userID, Password, false)
-	if err != nil {
-		t.Fatalf("login %s: %v", userID, err)
-	}
-	p, err := e.Sam.Authenticate(ctx, tok.AccessToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return samtest.Login(t, e.Sam, userID)
 }
