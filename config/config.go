@@ -177,6 +177,9 @@ type Async struct {
 	// say; MaxValidityPeriod bounds what it may ask.
 	ValidityPeriod    Duration `yaml:"validity_period"`
 	MaxValidityPeriod Duration `yaml:"max_validity_period"`
+	// Lease is how long a replica holds a job it works on without renewing
+	// it: after a crash, the delay before another replica resumes the job.
+	Lease Duration `yaml:"lease"`
 	// CallbackTimeout bounds one POST to a response_uri; CallbackAttempts
 	// bounds the tries.
 	CallbackTimeout  Duration `yaml:"callback_timeout"`
@@ -209,7 +212,7 @@ func Default() *Config {
 		},
 		OTP:   OTP{Digits: 6, Period: Duration(30 * time.Second), SMSTTL: Duration(60 * time.Second), SMSSender: "outbox"},
 		Batch: Batch{MaxHashes: 1000, MaxDocumentBytes: 200 << 20, IdempotencyTTL: Duration(24 * time.Hour)},
-		Async: Async{Workers: 2, ValidityPeriod: Duration(time.Hour), MaxValidityPeriod: Duration(24 * time.Hour),
+		Async: Async{Workers: 2, Lease: Duration(15 * time.Second), ValidityPeriod: Duration(time.Hour), MaxValidityPeriod: Duration(24 * time.Hour),
 			CallbackTimeout: Duration(10 * time.Second), CallbackAttempts: 5},
 		Overload: Overload{MaxInFlight: 32, MaxQueue: 128, QueueTimeout: Duration(2 * time.Second)},
 	}
@@ -544,7 +547,7 @@ func (c *Config) validate() []Problem {
 		"auth.token_ttl": c.Auth.TokenTTL, "auth.refresh_ttl": c.Auth.RefreshTTL, "auth.sad_ttl": c.Auth.SADTTL,
 		"otp.period": c.OTP.Period, "otp.sms_ttl": c.OTP.SMSTTL,
 		"batch.idempotency_ttl": c.Batch.IdempotencyTTL, "async.validity_period": c.Async.ValidityPeriod,
-		"async.max_validity_period": c.Async.MaxValidityPeriod, "async.callback_timeout": c.Async.CallbackTimeout,
+		"async.max_validity_period": c.Async.MaxValidityPeriod, "async.lease": c.Async.Lease, "async.callback_timeout": c.Async.CallbackTimeout,
 	}
 	keys := make([]string, 0, len(positive))
 	for k := range positive {

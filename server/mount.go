@@ -109,7 +109,7 @@ func (a *App) mount(ctx context.Context) error {
 		return fmt.Errorf("signdoc: %w", err)
 	}
 	runner, err := jobs.New(jobs.Config{
-		Workers: cfg.Async.Workers, DefaultValidity: cfg.Async.ValidityPeriod.D(), MaxValidity: cfg.Async.MaxValidityPeriod.D(),
+		Workers: cfg.Async.Workers, Lease: cfg.Async.Lease.D(), DefaultValidity: cfg.Async.ValidityPeriod.D(), MaxValidity: cfg.Async.MaxValidityPeriod.D(),
 		CallbackTimeout: cfg.Async.CallbackTimeout.D(), CallbackAttempts: cfg.Async.CallbackAttempts,
 		Docs: docsCfg,
 	}, jobs.Deps{Store: a.Store, Signer: svc, Log: a.Log, Metrics: a.Registry, Notify: callbackhttp.New(cfg.Async.CallbackTimeout.D())})
