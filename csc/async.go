@@ -315,10 +315,7 @@ func (a *API) signPolling(c *gin.Context) {
 		v.fail(c, err)
 		return
 	}
-	f, err := parseFields(body)
-	if err == nil {
-		err = commonChecks(f)
-	}
+	f, err := parseRequest(body)
 	if err != nil {
 		v.fail(c, err)
 		return

@@ -104,6 +104,16 @@ type timestampReq struct {
 	Nonce *big.Int
 }
 
+// parseRequest parses a CSC request body and checks the optional members
+// every method accepts: every decoder starts here.
+func parseRequest(body []byte) (fields, error) {
+	f, err := parseFields(body)
+	if err != nil {
+		return fields{}, err
+	}
+	return f, commonChecks(f)
+}
+
 // commonChecks validates the optional members every method accepts, so
 // that a client sending them with a wrong type learns it.
 func commonChecks(f fields) error {
@@ -126,11 +136,8 @@ func noUserID(f fields) error {
 }
 
 func decodeLogin(body []byte) (*loginReq, error) {
-	f, err := parseFields(body)
+	f, err := parseRequest(body)
 	if err != nil {
-		return nil, err
-	}
-	if err := commonChecks(f); err != nil {
 		return nil, err
 	}
 	r := &loginReq{}
@@ -144,11 +151,8 @@ func decodeLogin(body []byte) (*loginReq, error) {
 }
 
 func decodeRevoke(body []byte) (*revokeReq, error) {
-	f, err := parseFields(body)
+	f, err := parseRequest(body)
 	if err != nil {
-		return nil, err
-	}
-	if err := commonChecks(f); err != nil {
 		return nil, err
 	}
 	r := &revokeReq{}
@@ -181,11 +185,8 @@ func decodeCertOption(f fields) (string, error) {
 }
 
 func decodeList(d *dialect, body []byte) (*listReq, error) {
-	f, err := parseFields(body)
+	f, err := parseRequest(body)
 	if err != nil {
-		return nil, err
-	}
-	if err := commonChecks(f); err != nil {
 		return nil, err
 	}
 	if err := noUserID(f); err != nil {
@@ -230,11 +231,8 @@ func decodeList(d *dialect, body []byte) (*listReq, error) {
 }
 
 func decodeInfo(body []byte) (*infoReq, error) {
-	f, err := parseFields(body)
+	f, err := parseRequest(body)
 	if err != nil {
-		return nil, err
-	}
-	if err := commonChecks(f); err != nil {
 		return nil, err
 	}
 	r := &infoReq{}
@@ -333,11 +331,8 @@ func hashOfList(f fields, oidName string, reqOID bool, hashes [][]byte) (crypto.
 }
 
 func decodeAuthorize(d *dialect, body []byte, max int) (*authorizeReq, error) {
-	f, err := parseFields(body)
+	f, err := parseRequest(body)
 	if err != nil {
-		return nil, err
-	}
-	if err := commonChecks(f); err != nil {
 		return nil, err
 	}
 	r := &authorizeReq{}
@@ -423,11 +418,8 @@ func decodeAuthData(f fields) (pin, otp string, err error) {
 // decodeChallenge reads v2 credentials/getChallenge and v1
 // credentials/sendOTP: both send the OTP of a credential.
 func decodeChallenge(d *dialect, body []byte) (string, error) {
-	f, err := parseFields(body)
+	f, err := parseRequest(body)
 	if err != nil {
-		return "", err
-	}
-	if err := commonChecks(f); err != nil {
 		return "", err
 	}
 	id, err := f.str("credentialID", true)
@@ -447,11 +439,8 @@ func decodeChallenge(d *dialect, body []byte) (string, error) {
 }
 
 func decodeExtend(d *dialect, body []byte, max int) (*extendReq, error) {
-	f, err := parseFields(body)
+	f, err := parseRequest(body)
 	if err != nil {
-		return nil, err
-	}
-	if err := commonChecks(f); err != nil {
 		return nil, err
 	}
 	r := &extendReq{}
@@ -475,11 +464,8 @@ func decodeExtend(d *dialect, body []byte, max int) (*extendReq, error) {
 }
 
 func decodeSignHash(d *dialect, body []byte, max int) (*signHashReq, error) {
-	f, err := parseFields(body)
+	f, err := parseRequest(body)
 	if err != nil {
-		return nil, err
-	}
-	if err := commonChecks(f); err != nil {
 		return nil, err
 	}
 	r := &signHashReq{}
@@ -530,11 +516,8 @@ func decodeSignHash(d *dialect, body []byte, max int) (*signHashReq, error) {
 const maxNonceHex = 64
 
 func decodeTimestamp(body []byte) (*timestampReq, error) {
-	f, err := parseFields(body)
+	f, err := parseRequest(body)
 	if err != nil {
-		return nil, err
-	}
-	if err := commonChecks(f); err != nil {
 		return nil, err
 	}
 	r := &timestampReq{}

@@ -109,10 +109,7 @@ func (v *version) info(c *gin.Context) {
 	if c.Request.Method == http.MethodPost {
 		body, err := v.a.readBody(c)
 		if err == nil {
-			var f fields
-			if f, err = parseFields(body); err == nil {
-				err = commonChecks(f)
-			}
+			_, err = parseRequest(body)
 		}
 		if err != nil {
 			v.fail(c, err)
