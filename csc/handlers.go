@@ -148,17 +148,14 @@ type loginResponse struct {
 var errMalformedAuth = errs.New(errs.Unauthenticated, "invalid_request", "Malformed authentication parameter.")
 
 func (v *version) login(c *gin.Context) {
-	body, err := v.a.readBody(c)
-	if err != nil {
-		v.fail(c, err)
+	req, ok := decodeBody(v, c, decodeLogin)
+	if !ok {
 		return
 	}
-	req, err := decodeLogin(body)
-	if err != nil {
-		v.fail(c, err)
-		return
-	}
-	var t *sam.Tokens
+	var (
+		t   *sam.Tokens
+		err error
+	)
 	if req.RefreshToken != "" {
 		// The refresh token replaces the Basic header (CSC §11.2).
 		t, err = v.a.svc.Refresh(c.Request.Context(), req.RefreshToken)
@@ -184,14 +181,8 @@ func (v *version) login(c *gin.Context) {
 }
 
 func (v *version) revoke(c *gin.Context) {
-	body, err := v.a.readBody(c)
-	if err != nil {
-		v.fail(c, err)
-		return
-	}
-	req, err := decodeRevoke(body)
-	if err != nil {
-		v.fail(c, err)
+	req, ok := decodeBody(v, c, decodeRevoke)
+	if !ok {
 		return
 	}
 	if err := v.a.svc.RevokeToken(c.Request.Context(), principal(c), req.Token, req.Hint); err != nil {
@@ -215,14 +206,8 @@ type listV1Response struct {
 }
 
 func (v *version) list(c *gin.Context) {
-	body, err := v.a.readBody(c)
-	if err != nil {
-		v.fail(c, err)
-		return
-	}
-	req, err := decodeList(v.d, body)
-	if err != nil {
-		v.fail(c, err)
+	req, ok := decodeBody(v, c, func(b []byte) (*listReq, error) { return decodeList(v.d, b) })
+	if !ok {
 		return
 	}
 	creds, err := v.listCredentials(c)
@@ -288,14 +273,8 @@ func pageV1(creds []sam.CredentialInfo, req *listReq) (*listV1Response, error) {
 }
 
 func (v *version) credInfo(c *gin.Context) {
-	body, err := v.a.readBody(c)
-	if err != nil {
-		v.fail(c, err)
-		return
-	}
-	req, err := decodeInfo(body)
-	if err != nil {
-		v.fail(c, err)
+	req, ok := decodeBody(v, c, decodeInfo)
+	if !ok {
 		return
 	}
 	ci, err := v.a.svc.Credential(c.Request.Context(), principal(c), req.CredentialID)
@@ -317,14 +296,8 @@ type sadResponse struct {
 }
 
 func (v *version) authorize(c *gin.Context) {
-	body, err := v.a.readBody(c)
-	if err != nil {
-		v.fail(c, err)
-		return
-	}
-	req, err := decodeAuthorize(v.d, body, v.a.opts.MaxHashes)
-	if err != nil {
-		v.fail(c, err)
+	req, ok := decodeBody(v, c, func(b []byte) (*authorizeReq, error) { return decodeAuthorize(v.d, b, v.a.opts.MaxHashes) })
+	if !ok {
 		return
 	}
 	sad, err := v.a.svc.Authorize(c.Request.Context(), principal(c), sam.AuthorizeRequest{
@@ -341,14 +314,8 @@ func (v *version) authorize(c *gin.Context) {
 }
 
 func (v *version) extend(c *gin.Context) {
-	body, err := v.a.readBody(c)
-	if err != nil {
-		v.fail(c, err)
-		return
-	}
-	req, err := decodeExtend(v.d, body, v.a.opts.MaxHashes)
-	if err != nil {
-		v.fail(c, err)
+	req, ok := decodeBody(v, c, func(b []byte) (*extendReq, error) { return decodeExtend(v.d, b, v.a.opts.MaxHashes) })
+	if !ok {
 		return
 	}
 	sad, err := v.a.svc.ExtendTransaction(c.Request.Context(), principal(c), req.CredentialID, req.SAD, req.Hashes, req.Hash)
@@ -363,14 +330,8 @@ func (v *version) extend(c *gin.Context) {
 // sendOTP serves v1 credentials/sendOTP and v2 credentials/getChallenge:
 // the OTP goes out of band (SMS), so the answer is 204.
 func (v *version) sendOTP(c *gin.Context) {
-	body, err := v.a.readBody(c)
-	if err != nil {
-		v.fail(c, err)
-		return
-	}
-	id, err := decodeChallenge(v.d, body)
-	if err != nil {
-		v.fail(c, err)
+	id, ok := decodeBody(v, c, func(b []byte) (string, error) { return decodeChallenge(v.d, b) })
+	if !ok {
 		return
 	}
 	if err := v.a.svc.SendOTP(c.Request.Context(), principal(c), id); err != nil {
@@ -476,18 +437,15 @@ type timestampResponse struct {
 }
 
 func (v *version) timestamp(c *gin.Context) {
-	body, err := v.a.readBody(c)
-	if err != nil {
-		v.fail(c, err)
-		return
-	}
-	req, err := decodeTimestamp(body)
-	if err != nil {
-		v.fail(c, err)
+	req, ok := decodeBody(v, c, decodeTimestamp)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	var tok []byte
+	var (
+		tok []byte
+		err error
+	)
 	if req.Nonce != nil {
 		nt, ok := v.a.opts.TSA.(NonceTimestamper)
 		if !ok {
@@ -506,4 +464,19 @@ func (v *version) timestamp(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, timestampResponse{Timestamp: base64.StdEncoding.EncodeToString(tok)})
+}
+
+// decodeBody reads the bounded request body and decodes it; on failure it
+// has already answered in the CSC error shape and ok is false. Every
+// handler starts here: read, decode, then one call into sam.
+func decodeBody[T any](v *version, c *gin.Context, decode func([]byte) (T, error)) (req T, ok bool) {
+	body, err := v.a.readBody(c)
+	if err == nil {
+		req, err = decode(body)
+	}
+	if err != nil {
+		v.fail(c, err)
+		return req, false
+	}
+	return req, true
 }
