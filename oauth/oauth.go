@@ -246,19 +246,30 @@ type tokenResponse struct {
 	CredentialID string `json:"credentialID,omitempty"`
 }
 
-func (s *Server) token(c *gin.Context) {
+// authenticatedForm reads the form of a back-channel endpoint (token,
+// revoke, PAR) and authenticates the client; on failure it has answered.
+func (s *Server) authenticatedForm(c *gin.Context) (url.Values, *sam.OAuthClient, bool) {
 	f, err := s.form(c)
-	if err != nil {
-		s.fail(c, err)
-		return
+	if err == nil {
+		var cl *sam.OAuthClient
+		if cl, err = s.clientAuth(c, f); err == nil {
+			return f, cl, true
+		}
 	}
-	cl, err := s.clientAuth(c, f)
-	if err != nil {
-		s.fail(c, err)
+	s.fail(c, err)
+	return nil, nil, false
+}
+
+func (s *Server) token(c *gin.Context) {
+	f, cl, ok := s.authenticatedForm(c)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	var t *sam.OAuthTokens
+	var (
+		t   *sam.OAuthTokens
+		err error
+	)
 	switch gt := f.Get("grant_type"); gt {
 	case sam.GrantAuthorizationCode:
 		t, err = s.sam.ExchangeCode(ctx, cl, f.Get("code"), f.Get("redirect_uri"), f.Get("code_verifier"))
@@ -282,14 +293,8 @@ func (s *Server) token(c *gin.Context) {
 }
 
 func (s *Server) revoke(c *gin.Context) {
-	f, err := s.form(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	cl, err := s.clientAuth(c, f)
-	if err != nil {
-		s.fail(c, err)
+	f, cl, ok := s.authenticatedForm(c)
+	if !ok {
 		return
 	}
 	if err := s.sam.RevokeOAuth(c.Request.Context(), cl, f.Get("token"), f.Get("token_type_hint")); err != nil {
@@ -309,14 +314,8 @@ type parResponse struct {
 }
 
 func (s *Server) pushedAuthorize(c *gin.Context) {
-	f, err := s.form(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	cl, err := s.clientAuth(c, f)
-	if err != nil {
-		s.fail(c, err)
+	f, cl, ok := s.authenticatedForm(c)
+	if !ok {
 		return
 	}
 	if f.Get("request_uri") != "" {
