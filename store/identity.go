@@ -7,13 +7,15 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // SAD consumption failures, distinguished so that the CSC edge can give
@@ -126,17 +128,21 @@ func nullable(s string) any {
 
 func joinDER(chain [][]byte) []byte { return bytes.Join(chain, nil) }
 
+// splitDER cuts the stored concatenation back into its DER certificates.
+// It only walks the outer SEQUENCE headers: this runs on every signature
+// (the credential load), and parsing whole certificates there cost more
+// than the lookup itself. Consumers parse what they use, once.
 func splitDER(b []byte) ([][]byte, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	certs, err := x509.ParseCertificates(b)
-	if err != nil {
-		return nil, fmt.Errorf("stored certificate chain: %w", err)
-	}
-	out := make([][]byte, len(certs))
-	for i, c := range certs {
-		out[i] = c.Raw
+	var out [][]byte
+	in := cryptobyte.String(b)
+	for !in.Empty() {
+		var cert cryptobyte.String
+		var tag cbasn1.Tag
+		whole := []byte(in)
+		if !in.ReadAnyASN1Element(&cert, &tag) || tag != cbasn1.SEQUENCE {
+			return nil, fmt.Errorf("stored certificate chain: malformed DER at byte %d", len(b)-len(whole))
+		}
+		out = append(out, whole[:len(whole)-len(in)])
 	}
 	return out, nil
 }
