@@ -203,10 +203,12 @@ func (s *Store) ChangeCert(ctx context.Context, serial string, c CertChange) (Ce
 // one atomic statement, so replicas never reuse a number.
 func (s *Store) NextCRLNumber(ctx context.Context, issuer string) (int64, error) {
 	var n int64
-	err := s.QueryRow(ctx, `INSERT INTO ca_crls (issuer, last_number, crl_number, der, this_update, next_update)
-		VALUES (?, 1, 0, ?, 0, 0)
-		ON CONFLICT (issuer) DO UPDATE SET last_number = ca_crls.last_number + 1
-		RETURNING last_number`, issuer, []byte{}).Scan(&n)
+	err := s.InTx(ctx, func(tx *Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO ca_crls (issuer, last_number, crl_number, der, this_update, next_update)
+			VALUES (?, 1, 0, ?, 0, 0)
+			ON CONFLICT (issuer) DO UPDATE SET last_number = ca_crls.last_number + 1
+			RETURNING last_number`, issuer, []byte{}).Scan(&n)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("next crl number %s: %w", issuer, s.mapErr(err))
 	}

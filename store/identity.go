@@ -257,7 +257,9 @@ func (s *Store) AddOTPTry(ctx context.Context, id string, max int) (tries int, o
 
 func (s *Store) addTry(ctx context.Context, col, id string, max int) (int, bool, error) {
 	var tries int
-	err := s.QueryRow(ctx, `UPDATE credentials SET `+col+` = `+col+` + 1 WHERE id = ? AND `+col+` < ? RETURNING `+col, id, max).Scan(&tries)
+	err := s.InTx(ctx, func(tx *Tx) error {
+		return tx.QueryRow(ctx, `UPDATE credentials SET `+col+` = `+col+` + 1 WHERE id = ? AND `+col+` < ? RETURNING `+col, id, max).Scan(&tries)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return max, false, nil
 	}
@@ -640,10 +642,30 @@ type HistoryEntry struct {
 
 // AddHistory appends a signature-history row.
 func (s *Store) AddHistory(ctx context.Context, h HistoryEntry) error {
-	_, err := s.Exec(ctx, `INSERT INTO signature_history (id, at, user_id, credential_id, action, hash_algo, cnt, outcome)
-		VALUES (?,?,?,?,?,?,?,?)`, h.ID, Millis(h.At), h.UserID, h.CredentialID, h.Action, h.HashAlgo, h.Count, h.Outcome)
-	if err != nil {
-		return fmt.Errorf("add history: %w", err)
+	return addHistory(ctx, s, []HistoryEntry{h})
+}
+
+// historyChunk is how many rows one INSERT carries (8 parameters each).
+const historyChunk = 100
+
+// addHistory inserts rows with one multi-row INSERT per chunk.
+func addHistory(ctx context.Context, q execer, hs []HistoryEntry) error {
+	for len(hs) > 0 {
+		n := min(len(hs), historyChunk)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO signature_history (id, at, user_id, credential_id, action, hash_algo, cnt, outcome) VALUES `)
+		args := make([]any, 0, n*8)
+		for i, h := range hs[:n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?,?,?)")
+			args = append(args, h.ID, Millis(h.At), h.UserID, h.CredentialID, h.Action, h.HashAlgo, h.Count, h.Outcome)
+		}
+		if _, err := q.Exec(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("add history: %w", err)
+		}
+		hs = hs[n:]
 	}
 	return nil
 }

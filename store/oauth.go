@@ -207,7 +207,12 @@ func digestSize(algo string) int {
 // burnt either way). A code redeemed before gives the code and
 // ErrOAuthCodeUsed; an unknown one ErrNotFound.
 func (s *Store) TakeOAuthCode(ctx context.Context, hash string) (*OAuthCode, error) {
-	c, err := scanOAuthCode(s.QueryRow(ctx, `UPDATE oauth_codes SET used = 1 WHERE hash = ? AND used = 0 RETURNING `+oauthCodeColumns, hash))
+	var c *OAuthCode
+	err := s.InTx(ctx, func(tx *Tx) error {
+		var err error
+		c, err = scanOAuthCode(tx.QueryRow(ctx, `UPDATE oauth_codes SET used = 1 WHERE hash = ? AND used = 0 RETURNING `+oauthCodeColumns, hash))
+		return err
+	})
 	if err == nil {
 		return c, nil
 	}

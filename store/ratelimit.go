@@ -23,13 +23,15 @@ func (s *Store) HitRateLimit(ctx context.Context, scope string, windowStart time
 	}
 	start := Millis(windowStart)
 	end := start + window.Milliseconds()
-	err = s.QueryRow(ctx, `INSERT INTO rate_limits (scope, window_start, hits, expires_at) VALUES (?, ?, 1, ?)
+	err = s.InTx(ctx, func(tx *Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO rate_limits (scope, window_start, hits, expires_at) VALUES (?, ?, 1, ?)
 		ON CONFLICT (scope) DO UPDATE SET
 			hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END,
 			window_start = excluded.window_start,
 			expires_at = excluded.expires_at
 		WHERE rate_limits.window_start <> excluded.window_start OR rate_limits.hits < ?
 		RETURNING hits`, scope, start, end, limit).Scan(&hits)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		// The conditional update refused: the window is full.
 		return limit, false, nil

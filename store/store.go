@@ -64,12 +64,69 @@ type Store struct {
 	db      *sql.DB
 	dialect Dialect
 	met     *metrics // nil until SetMetrics (metrics.go)
+	// writes is the in-process write gate of SQLite (nil on PostgreSQL):
+	// SQLite has one writer, and a writer that finds the lock taken
+	// sleeps in its busy handler (1 ms, then 2, 5...) — far longer than
+	// the transaction it waits for. Queueing writers here instead keeps
+	// them off that sleep; the busy timeout still covers other processes.
+	writes chan struct{}
+	stmts  *stmtCache // SQLite only; nil for PostgreSQL
 }
 
 // New wraps an open database whose schema is already migrated. The backend
 // packages call it; other code opens a store through them.
 func New(db *sql.DB, d Dialect) *Store {
-	return &Store{db: db, dialect: d}
+	s := &Store{db: db, dialect: d}
+	if d == SQLite {
+		s.writes = make(chan struct{}, 1)
+		s.stmts = &stmtCache{}
+	}
+	return s
+}
+
+// lockWrites takes the write gate (a no-op on PostgreSQL). It waits at
+// most gateWait: past that (another writer stuck, or a write through the
+// Store from inside one of its own transactions) it goes on without the
+// gate, and SQLite's busy timeout decides, as it would without a gate.
+func (s *Store) lockWrites(ctx context.Context) (func(), error) {
+	if s.writes == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writes <- struct{}{}:
+		return func() { <-s.writes }, nil
+	default:
+	}
+	t := time.NewTimer(gateWait)
+	defer t.Stop()
+	select {
+	case s.writes <- struct{}{}:
+		return func() { <-s.writes }, nil
+	case <-t.C:
+		return func() {}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// gateWait bounds the wait for the write gate; it matches the SQLite
+// busy timeout.
+const gateWait = 10 * time.Second
+
+// isWrite reports whether a statement changes data (INSERT, UPDATE,
+// DELETE, REPLACE), from its first word.
+func isWrite(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n(")
+	if len(q) > 7 {
+		q = q[:7]
+	}
+	q = strings.ToUpper(q)
+	for _, w := range []string{"INSERT", "UPDATE", "DELETE", "REPLACE"} {
+		if strings.HasPrefix(q, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // Dialect reports which backend the store uses.
@@ -79,7 +136,20 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.stmts != nil {
+		s.stmts.close()
+	}
+	return s.db.Close()
+}
+
+// stmt returns a cached prepared statement for a rebound query, or nil.
+func (s *Store) stmt(ctx context.Context, query string) *sql.Stmt {
+	if s.stmts == nil {
+		return nil
+	}
+	return s.stmts.get(ctx, s.db, query)
+}
 
 // Ping checks that the database answers; readiness probes call it.
 func (s *Store) Ping(ctx context.Context) error {
@@ -129,22 +199,55 @@ type querier interface {
 // Exec runs a statement written with `?` placeholders.
 func (s *Store) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	defer s.met.since(opExec, time.Now())
-	res, err := s.db.ExecContext(ctx, s.Rebind(query), args...)
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, s.met.failed(opExec, fmt.Errorf("%s: %w", firstWords(query), err))
+	}
+	defer unlock()
+	q := s.Rebind(query)
+	var res sql.Result
+	if st := s.stmt(ctx, q); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = s.db.ExecContext(ctx, q, args...)
+	}
 	return res, s.met.failed(opExec, s.mapErr(err))
 }
 
-// Query runs a query written with `?` placeholders.
+// Query runs a query written with `?` placeholders. It is for reads:
+// a write (RETURNING or not) goes through Exec or InTx, which hold the
+// write gate.
 func (s *Store) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	defer s.met.since(opQuery, time.Now())
-	rows, err := s.db.QueryContext(ctx, s.Rebind(query), args...)
+	if isWrite(query) {
+		return nil, fmt.Errorf("store: %s through Query: use InTx", firstWords(query))
+	}
+	q := s.Rebind(query)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if st := s.stmt(ctx, q); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = s.db.QueryContext(ctx, q, args...)
+	}
 	return rows, s.met.failed(opQuery, s.mapErr(err))
 }
 
 // QueryRow runs a single-row query written with `?` placeholders. Scan
-// errors should go through MapErr.
+// errors should go through MapErr. Like Query it is for reads; a write
+// through it is a programming error caught by every store test.
 func (s *Store) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	defer s.met.since(opQueryRow, time.Now())
-	return s.db.QueryRowContext(ctx, s.Rebind(query), args...)
+	if isWrite(query) {
+		panic("store: " + firstWords(query) + " through QueryRow: use InTx")
+	}
+	q := s.Rebind(query)
+	if st := s.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, q, args...)
 }
 
 // Tx is a transaction with the same placeholder convention as Store.
@@ -157,21 +260,43 @@ type Tx struct {
 // Exec runs a statement inside the transaction.
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	defer t.s.met.since(opExec, time.Now())
-	res, err := t.tx.ExecContext(ctx, Rebind(t.dialect, query), args...)
+	q := Rebind(t.dialect, query)
+	var (
+		res sql.Result
+		err error
+	)
+	if st := t.s.stmt(ctx, q); st != nil {
+		res, err = t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	} else {
+		res, err = t.tx.ExecContext(ctx, q, args...)
+	}
 	return res, t.s.met.failed(opExec, t.s.mapErr(err))
 }
 
 // Query runs a query inside the transaction.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	defer t.s.met.since(opQuery, time.Now())
-	rows, err := t.tx.QueryContext(ctx, Rebind(t.dialect, query), args...)
+	q := Rebind(t.dialect, query)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if st := t.s.stmt(ctx, q); st != nil {
+		rows, err = t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	} else {
+		rows, err = t.tx.QueryContext(ctx, q, args...)
+	}
 	return rows, t.s.met.failed(opQuery, t.s.mapErr(err))
 }
 
 // QueryRow runs a single-row query inside the transaction.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	defer t.s.met.since(opQueryRow, time.Now())
-	return t.tx.QueryRowContext(ctx, Rebind(t.dialect, query), args...)
+	q := Rebind(t.dialect, query)
+	if st := t.s.stmt(ctx, q); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
 // InTx runs fn in one transaction: committed when fn returns nil, rolled
@@ -179,6 +304,11 @@ func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 // writers serialise instead of failing at commit.
 func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
 	defer s.met.since(opTx, time.Now())
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return s.met.failed(opTx, fmt.Errorf("begin: %w", err))
+	}
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.met.failed(opTx, s.mapErr(fmt.Errorf("begin: %w", err)))
@@ -191,6 +321,12 @@ func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
 		return s.met.failed(opTx, s.mapErr(fmt.Errorf("commit: %w", err)))
 	}
 	return nil
+}
+
+// firstWords names a statement in errors: its first two words.
+func firstWords(query string) string {
+	f := strings.Fields(query)
+	return strings.Join(f[:min(2, len(f))], " ")
 }
 
 // MapErr turns driver errors into the store's error kinds: sql.ErrNoRows

@@ -21,3 +21,26 @@ func TestRebind(t *testing.T) {
 		})
 	}
 }
+
+func TestIsWrite(t *testing.T) {
+	tests := []struct {
+		query string
+		want  bool
+	}{
+		{"SELECT 1", false},
+		{"  select * from t", false},
+		{"WITH x AS (SELECT 1) SELECT * FROM x", false},
+		{"INSERT INTO t VALUES (1)", true},
+		{"\n\t\tUPDATE t SET a = 1 RETURNING a", true},
+		{"delete from t", true},
+		{"REPLACE INTO t VALUES (1)", true},
+		{"(UPDATE", true},
+		{"", false},
+		{"UPD", false},
+	}
+	for _, tt := range tests {
+		if got := isWrite(tt.query); got != tt.want {
+			t.Errorf("isWrite(%q) = %v, want %v", tt.query, got, tt.want)
+		}
+	}
+}
