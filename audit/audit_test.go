@@ -668,3 +668,119 @@ func BenchmarkVerify(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+func historyRows(t *testing.T, st *store.Store, credentialID string) []store.HistoryEntry {
+	t.Helper()
+	hs, err := st.History(context.Background(), credentialID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hs
+}
+
+func TestRecordCommitsItsRowsWithIt(t *testing.T) {
+	st := storetest.NewSQLite(t)
+	l := openLog(t, st)
+	ctx := context.Background()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	with := func(id string) store.AuditExtras {
+		return store.AuditExtras{
+			History:    []store.HistoryEntry{{ID: id, At: at, UserID: "u", CredentialID: "c1", Action: "sign", HashAlgo: "SHA-256", Count: 1, Outcome: "success"}},
+			Signatures: []store.SignatureRecord{{ID: id, At: at, CredentialID: "c1", UserID: "u", Format: "hash", HashAlgo: "SHA-256", Count: 1, Outcome: "success"}},
+		}
+	}
+	e := event(0)
+	e.With = with("h1")
+	if err := l.Record(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if hs := historyRows(t, st, "c1"); len(hs) != 1 || hs[0].ID != "h1" {
+		t.Fatalf("history after Record = %+v, want the row h1", hs)
+	}
+	if recs, n, err := st.SignatureLog(ctx, "c1", store.LogFilter{}); err != nil || n != 1 || recs[0].ID != "h1" {
+		t.Fatalf("signature log after Record = %+v, %d, %v", recs, n, err)
+	}
+
+	// A row that cannot be written (its id is taken) takes the record
+	// down with it, and the record's batch-mates are refused too: all or
+	// nothing, never a record without its rows.
+	before := mustVerify(t, l).Records
+	e.With = with("h1")
+	if err := l.Record(ctx, e); errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("Record with a duplicate history row: %v, want Unavailable", err)
+	}
+	if got := mustVerify(t, l).Records; got != before {
+		t.Fatalf("records after a failed Record: %d, want %d", got, before)
+	}
+	if hs := historyRows(t, st, "c1"); len(hs) != 1 {
+		t.Fatalf("history after a failed Record has %d rows, want 1", len(hs))
+	}
+}
+
+func TestConcurrentRecordsKeepTheirRows(t *testing.T) {
+	st := storetest.NewSQLite(t)
+	l := openLog(t, st, audit.WithMaxBatch(7))
+	const goroutines, each = 12, 30
+	at := time.Now().UTC()
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				e := event(i)
+				e.With = store.AuditExtras{History: []store.HistoryEntry{{ID: fmt.Sprintf("h-%d-%d", g, i), At: at,
+					UserID: "u", CredentialID: fmt.Sprint("c", g), Action: "sign", HashAlgo: "SHA-256", Count: 1, Outcome: "success"}}}
+				if err := l.Record(context.Background(), e); err != nil {
+					t.Errorf("worker %d Record %d: %v", g, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if res := mustVerify(t, l); !res.Intact() || res.Records != goroutines*each {
+		t.Fatalf("Verify = %+v, want %d intact records", res, goroutines*each)
+	}
+	for g := range goroutines {
+		if hs := historyRows(t, st, fmt.Sprint("c", g)); len(hs) != each {
+			t.Errorf("worker %d: %d history rows, want %d", g, len(hs), each)
+		}
+	}
+}
+
+func TestCloseWaitsForQueuedRecordsAndRefusesNewOnes(t *testing.T) {
+	st := storetest.NewSQLite(t)
+	l, err := audit.Open(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ok, refused sync.Map
+	for i := range 40 {
+		wg.Go(func() {
+			if err := l.Record(context.Background(), event(i)); err != nil {
+				refused.Store(i, err)
+				return
+			}
+			ok.Store(i, true)
+		})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close returned: every record accepted before it is in the store.
+	accepted := 0
+	ok.Range(func(_, _ any) bool { accepted++; return true })
+	head, err := st.AuditHead(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	n := 0
+	ok.Range(func(_, _ any) bool { n++; return true })
+	if int(head.Seq) < accepted || int(head.Seq) != n {
+		t.Fatalf("head %d after Close; %d calls had succeeded by then, %d in all", head.Seq, accepted, n)
+	}
+	if err := l.Record(context.Background(), event(99)); errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("Record after Close: %v, want Unavailable", err)
+	}
+}

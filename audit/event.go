@@ -1,5 +1,7 @@
 package audit
 
+import "github.com/sigillo/sigillo/store"
+
 // Event is one security-relevant happening, as the core reports it.
 // Consumers declare `Record(ctx, audit.Event) error` in their own
 // interfaces; a failed Record must stop the action it describes when that
@@ -16,4 +18,8 @@ type Event struct {
 	Outcome string
 	// Detail holds small non-secret facts (hash algorithm, count, reason).
 	Detail map[string]string
+	// With are rows committed in the same transaction as this record (the
+	// history and signature log of a signing call): they exist if and
+	// only if the record does. Not part of the record or its hash.
+	With store.AuditExtras
 }

@@ -20,7 +20,7 @@ import (
 // Store is what the audit log needs from persistence; *store.Store
 // satisfies it.
 type Store interface {
-	AppendAudit(ctx context.Context, build func(head store.AuditHead) ([]store.AuditRecord, error)) error
+	AppendAuditWith(ctx context.Context, extras store.AuditExtras, build func(head store.AuditHead) ([]store.AuditRecord, error)) error
 	AuditHead(ctx context.Context) (store.AuditHead, error)
 	AuditRecords(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error)
 	FirstAuditSeqSince(ctx context.Context, since time.Time) (int64, error)
@@ -84,10 +84,13 @@ func WithWriteTimeout(d time.Duration) Option {
 	}
 }
 
-// Log is the audit log. Record may be called from many goroutines: a single
-// writer goroutine per Log coalesces concurrent calls into one transaction
-// (group commit), which is what lets signatures be audited at thousands per
-// second on SQLite.
+// Log is the audit log. Record may be called from many goroutines and
+// concurrent calls share one transaction (group commit), which is what
+// lets signatures be audited at thousands per second on SQLite. There is
+// no writer goroutine: the first caller in the queue commits the batch
+// for everyone queued behind it, then hands the turn to the next caller
+// (as LevelDB's writers do), so a lone caller commits its own record
+// without waking any other goroutine.
 type Log struct {
 	st           Store
 	now          func() time.Time
@@ -99,20 +102,25 @@ type Log struct {
 	writeTimeout time.Duration
 	m            *metrics
 
-	mu     sync.RWMutex // held for reading while sending on reqs; Close takes it to close reqs
-	closed bool
-	reqs   chan *request
-	done   chan struct{} // closed when the writer has exited
+	mu      sync.Mutex // guards closed, queue and leading
+	closed  bool
+	queue   []*request // waiting callers in arrival order; queue[0] leads
+	leading sync.WaitGroup
 
 	lastCheckpoint atomic.Int64 // seq of this process's last checkpoint
 }
 
 // request is one Record call waiting for its batch to commit.
 type request struct {
-	ctx    context.Context
-	rec    store.AuditRecord // fields filled in; Seq, At and hashes by the writer
-	start  time.Time
-	result chan error // buffered: the writer never blocks on a caller
+	ctx   context.Context
+	rec   store.AuditRecord // fields filled in; Seq, At and hashes by the leader
+	with  store.AuditExtras
+	start time.Time
+	// wake (buffered) tells a queued caller that its record was committed
+	// or failed (done, err) or that it now leads.
+	wake chan struct{}
+	done bool
+	err  error
 }
 
 // Open returns a Log over st and starts its writer. It reads the head once
@@ -137,24 +145,16 @@ func Open(ctx context.Context, st Store, opts ...Option) (*Log, error) {
 	if _, err := st.AuditHead(ctx); err != nil {
 		return nil, errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: open: %w", err))
 	}
-	l.reqs = make(chan *request, l.maxBatch)
-	l.done = make(chan struct{})
-	go l.writer()
 	return l, nil
 }
 
-// Close stops accepting records, waits until those already accepted are
-// committed or failed, and stops the writer. It does not close the store.
+// Close stops accepting records and waits until those already accepted
+// are committed or failed. It does not close the store.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil
-	}
 	l.closed = true
-	close(l.reqs)
 	l.mu.Unlock()
-	<-l.done
+	l.leading.Wait()
 	return nil
 }
 
@@ -175,68 +175,73 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 			Outcome: cleanText(e.Outcome),
 			Detail:  CanonicalDetail(e.Detail),
 		},
-		start:  time.Now(),
-		result: make(chan error, 1),
+		with:  e.With,
+		start: time.Now(),
+		wake:  make(chan struct{}, 1),
 	}
-	if err := l.enqueue(ctx, r); err != nil {
-		l.m.failed()
-		return err
-	}
-	select {
-	case err := <-r.result:
-		return err
-	case <-ctx.Done():
-		// The record may still be committed: the caller gives up on the
-		// action anyway, so the log can only hold one event too many.
-		l.m.failed()
-		return errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: record %s: %w", e.Action, ctx.Err()))
-	}
-}
-
-func (l *Log) enqueue(ctx context.Context, r *request) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	l.mu.Lock()
 	if l.closed {
+		l.mu.Unlock()
+		l.m.failed()
 		return errs.Wrap(errs.Unavailable, "audit log unavailable", errors.New("audit: log closed"))
 	}
-	select {
-	case l.reqs <- r:
-		return nil
-	case <-ctx.Done():
-		return errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: record %s: %w", r.rec.Action, ctx.Err()))
+	l.queue = append(l.queue, r)
+	lead := len(l.queue) == 1
+	if lead {
+		l.leading.Add(1)
 	}
+	l.mu.Unlock()
+	if !lead {
+		// A queued caller stays until its batch is written, even past its
+		// context: it may be handed the lead, and the commit skips records
+		// whose caller has gone. The wait is bounded by the leaders' write
+		// timeout.
+		<-r.wake
+		l.mu.Lock()
+		done := r.done
+		l.mu.Unlock()
+		if done {
+			return r.err
+		}
+	}
+	l.leadBatch()
+	return r.err
 }
 
-// writer takes whatever requests are waiting (up to maxBatch) and commits
-// them in one transaction; requests arriving meanwhile form the next batch.
-func (l *Log) writer() {
-	defer close(l.done)
-	batch := make([]*request, 0, l.maxBatch)
-	for first := range l.reqs {
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < l.maxBatch {
-			select {
-			case r, ok := <-l.reqs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		l.commit(batch)
+// leadBatch is run by the caller at the head of the queue: it commits up
+// to maxBatch queued records (its own first), reports to each, and hands
+// the lead to the next caller in the queue, if any.
+func (l *Log) leadBatch() {
+	l.mu.Lock()
+	batch := append([]*request(nil), l.queue[:min(len(l.queue), l.maxBatch)]...)
+	l.mu.Unlock()
+	l.commit(batch)
+	l.mu.Lock()
+	l.queue = l.queue[len(batch):]
+	for _, r := range batch {
+		r.done = true
+		r.wake <- struct{}{}
 	}
+	if len(l.queue) > 0 {
+		l.queue[0].wake <- struct{}{}
+	} else {
+		l.queue = nil
+		l.leading.Done()
+	}
+	l.mu.Unlock()
 }
 
 // commit appends the live requests of batch and reports to each caller.
 func (l *Log) commit(batch []*request) {
 	live := batch[:0:0]
 	for _, r := range batch {
-		if r.ctx.Err() == nil { // the caller has already been answered otherwise
-			live = append(live, r)
+		if err := r.ctx.Err(); err != nil {
+			// The caller gave up on its action: the record is not written.
+			l.m.failed()
+			r.err = errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: record %s: %w", r.rec.Action, err))
+			continue
 		}
+		live = append(live, r)
 	}
 	if len(live) == 0 {
 		return
@@ -244,7 +249,11 @@ func (l *Log) commit(batch []*request) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.writeTimeout)
 	defer cancel()
 	var recs []store.AuditRecord
-	err := l.st.AppendAudit(ctx, func(head store.AuditHead) ([]store.AuditRecord, error) {
+	var extras store.AuditExtras
+	for _, r := range live {
+		extras.Add(r.with)
+	}
+	err := l.st.AppendAuditWith(ctx, extras, func(head store.AuditHead) ([]store.AuditRecord, error) {
 		// Stamped under the append lock, so time follows sequence within a
 		// process; across replicas it follows their clocks.
 		at := time.UnixMilli(l.now().UnixMilli()).UTC()
@@ -270,12 +279,11 @@ func (l *Log) commit(batch []*request) {
 		werr := errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: append: %w", err))
 		for _, r := range live {
 			l.m.failed()
-			r.result <- werr
+			r.err = werr
 		}
 		return
 	}
 	for _, r := range live {
 		l.m.appended(r.rec.Outcome, time.Since(r.start))
-		r.result <- nil
 	}
 }

@@ -106,7 +106,7 @@ func newStack(t *testing.T) *stack {
 	ctx := context.Background()
 	st := storetest.NewSQLite(t)
 	keys := softhsmtest.New(t).Manager
-	au := &samtest.Audit{}
+	au := samtest.NewAudit(t, st)
 	clock := &testClock{}
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()

@@ -98,9 +98,9 @@ func (s *Service) Authorize(ctx context.Context, p *Principal, r AuthorizeReques
 	}
 	fail := func(reason string, err error) (*SAD, error) {
 		s.met.authorize.WithLabelValues(reason).Inc()
-		s.history(ctx, c, "authorize", r.HashAlgo, n, "failure:"+reason)
 		s.record(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "credential.authorize", Object: "credential:" + c.ID,
-			Outcome: "failure:" + reason, Detail: map[string]string{"numSignatures": strconv.Itoa(n)}})
+			Outcome: "failure:" + reason, Detail: map[string]string{"numSignatures": strconv.Itoa(n)},
+			With: store.AuditExtras{History: []store.HistoryEntry{s.historyEntry(c, "authorize", r.HashAlgo, n, "failure:"+reason)}}})
 		return nil, err
 	}
 	if reason, err := s.checkAuthorization(ctx, c, n, r.Hashes, r.HashAlgo, r.PIN, r.OTP); err != nil {
@@ -122,12 +122,12 @@ func (s *Service) Authorize(ctx context.Context, p *Principal, r AuthorizeReques
 		return fail("store", storeErr("authorize", err))
 	}
 	if err := s.recordStrict(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "credential.authorize", Object: "credential:" + c.ID,
-		Outcome: "success", Detail: map[string]string{"numSignatures": strconv.Itoa(n), "hashAlgo": algoName(r.HashAlgo), "bound": strconv.FormatBool(rec.Bound)}}); err != nil {
+		Outcome: "success", Detail: map[string]string{"numSignatures": strconv.Itoa(n), "hashAlgo": algoName(r.HashAlgo), "bound": strconv.FormatBool(rec.Bound)},
+		With: store.AuditExtras{History: []store.HistoryEntry{s.historyEntry(c, "authorize", r.HashAlgo, n, "success")}}}); err != nil {
 		return nil, err
 	}
 	s.met.authorize.WithLabelValues("success").Inc()
 	s.met.sadIssued.WithLabelValues(credType(c)).Inc()
-	s.history(ctx, c, "authorize", r.HashAlgo, n, "success")
 	return &SAD{Value: value, ExpiresIn: int(s.cfg.SADTTL.Seconds())}, nil
 }
 
@@ -338,12 +338,17 @@ func (s *Service) ExtendTransaction(ctx context.Context, p *Principal, credentia
 	return &SAD{Value: value, ExpiresIn: int(s.cfg.SADTTL.Seconds())}, nil
 }
 
+// historyEntry is one signature history row, for history or for an
+// audit record's With.
+func (s *Service) historyEntry(c *store.Credential, action string, h crypto.Hash, n int, outcome string) store.HistoryEntry {
+	return store.HistoryEntry{ID: s.seqID("h-"), At: s.now(), UserID: c.UserID, CredentialID: c.ID,
+		Action: action, HashAlgo: algoName(h), Count: n, Outcome: outcome}
+}
+
 // history appends to the signature history; a failure is logged only
 // (the audit log is the record that fails closed).
 func (s *Service) history(ctx context.Context, c *store.Credential, action string, h crypto.Hash, n int, outcome string) {
-	err := s.st.AddHistory(ctx, store.HistoryEntry{ID: s.seqID("h-"), At: s.now(), UserID: c.UserID, CredentialID: c.ID,
-		Action: action, HashAlgo: algoName(h), Count: n, Outcome: outcome})
-	if err != nil {
+	if err := s.st.AddHistory(ctx, s.historyEntry(c, action, h, n, outcome)); err != nil {
 		s.log.Error("signature history", "credential", c.ID, "error", err)
 	}
 }

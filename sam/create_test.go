@@ -75,7 +75,8 @@ func newCreateEnvKeys(t *testing.T, cfg sam.Config, keys sam.Keys) *createEnv {
 	_, _ = rand.Read(key)
 	cfg.OTPKey, cfg.Argon2 = key, samtest.FastArgon2
 	clock := samtest.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	e := &createEnv{st: storetest.NewSQLite(t), keys: &samtest.MemKeys{}, iss: &testIssuer{CA: samtest.NewCA(t, clock.Now)}, audit: &samtest.Audit{}}
+	st := storetest.NewSQLite(t)
+	e := &createEnv{st: st, keys: &samtest.MemKeys{}, iss: &testIssuer{CA: samtest.NewCA(t, clock.Now)}, audit: samtest.NewAudit(t, st)}
 	var k sam.Keys = e.keys
 	if keys != nil {
 		k = keys

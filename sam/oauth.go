@@ -399,9 +399,9 @@ func (s *Service) consentCredential(ctx context.Context, p *Principal, r CodeReq
 	}
 	fail := func(reason string, err error) (int, error) {
 		s.met.authorize.WithLabelValues(reason).Inc()
-		s.history(ctx, c, "authorize", r.HashAlgo, n, "failure:"+reason)
 		s.record(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "credential.authorize", Object: "credential:" + c.ID,
-			Outcome: "failure:" + reason, Detail: map[string]string{"numSignatures": strconv.Itoa(n), "via": "oauth2code", "client": r.ClientID}})
+			Outcome: "failure:" + reason, Detail: map[string]string{"numSignatures": strconv.Itoa(n), "via": "oauth2code", "client": r.ClientID},
+			With: store.AuditExtras{History: []store.HistoryEntry{s.historyEntry(c, "authorize", r.HashAlgo, n, "failure:"+reason)}}})
 		return 0, err
 	}
 	if reason, err := s.checkAuthorization(ctx, c, n, r.Hashes, r.HashAlgo, r.PIN, r.OTP); err != nil {
@@ -409,11 +409,11 @@ func (s *Service) consentCredential(ctx context.Context, p *Principal, r CodeReq
 	}
 	if err := s.recordStrict(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "credential.authorize", Object: "credential:" + c.ID,
 		Outcome: "success", Detail: map[string]string{"numSignatures": strconv.Itoa(n), "hashAlgo": algoName(r.HashAlgo),
-			"bound": strconv.FormatBool(len(r.Hashes) > 0), "via": "oauth2code", "client": r.ClientID}}); err != nil {
+			"bound": strconv.FormatBool(len(r.Hashes) > 0), "via": "oauth2code", "client": r.ClientID},
+		With: store.AuditExtras{History: []store.HistoryEntry{s.historyEntry(c, "authorize", r.HashAlgo, n, "success")}}}); err != nil {
 		return 0, err
 	}
 	s.met.authorize.WithLabelValues("success").Inc()
-	s.history(ctx, c, "authorize", r.HashAlgo, n, "success")
 	return n, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/sigillo/sigillo/otp"
 	"github.com/sigillo/sigillo/sam"
 	"github.com/sigillo/sigillo/sam/samtest"
+	"github.com/sigillo/sigillo/store"
 )
 
 var ctx = context.Background()
@@ -579,12 +580,25 @@ func TestSignHash(t *testing.T) {
 
 	t.Run("audit_failure_returns_no_signature", func(t *testing.T) {
 		sad := authorize(t, e, pa, sam.AuthorizeRequest{CredentialID: cc.CredentialID, NumSignatures: 1})
+		_, logged, err := e.Store.SignatureLog(ctx, cc.CredentialID, store.LogFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		e.Audit.Fail.Store(true)
 		sigs, err := sign(pa, cc.CredentialID, sad.Value, digests(1, "l"))
 		e.Audit.Fail.Store(false)
 		wantKind(t, err, errs.Unavailable, "")
 		if sigs != nil {
 			t.Fatal("signatures returned although the audit record failed")
+		}
+		// The signature log and history rows travel with the audit record:
+		// none says "success"; the history says why it failed.
+		if _, n, err := e.Store.SignatureLog(ctx, cc.CredentialID, store.LogFilter{}); err != nil || n != logged {
+			t.Fatalf("signature log rows %d (%v), want still %d", n, err, logged)
+		}
+		hs, err := e.Store.History(ctx, cc.CredentialID, 1)
+		if err != nil || len(hs) != 1 || hs[0].Action != "sign" || hs[0].Outcome != "failure:audit" {
+			t.Fatalf("last history row %+v (%v), want sign failure:audit", hs, err)
 		}
 	})
 

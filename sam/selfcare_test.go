@@ -69,7 +69,7 @@ func newSC(t *testing.T) *scEnv {
 	clock := samtest.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	st := storetest.NewSQLite(t)
 	ca := &lifecycleCA{CA: samtest.NewCA(t, clock.Now)}
-	au := &samtest.Audit{}
+	au := samtest.NewAudit(t, st)
 	svc, err := sam.New(sam.Config{OTPKey: key, Argon2: samtest.FastArgon2}, sam.Deps{Store: st, Keys: &samtest.MemKeys{},
 		Issuer: ca, Audit: au, SMS: otp.NewOutbox(st, clock.Now), Now: clock.Now})
 	if err != nil {
@@ -434,7 +434,7 @@ func TestHolderOperations_withoutLifecycleAreUnavailable(t *testing.T) {
 	st := storetest.NewSQLite(t)
 	clock := samtest.NewClock(time.Now())
 	svc, err := sam.New(sam.Config{OTPKey: key, Argon2: samtest.FastArgon2}, sam.Deps{Store: st, Keys: &samtest.MemKeys{},
-		Issuer: samtest.NewCA(t, clock.Now), Audit: &samtest.Audit{}, Now: clock.Now})
+		Issuer: samtest.NewCA(t, clock.Now), Audit: samtest.NewAudit(t, st), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

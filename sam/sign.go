@@ -94,10 +94,12 @@ func (s *Service) sign(ctx context.Context, p *Principal, r signing) ([][]byte, 
 	}
 	fail := func(reason string, err error) ([][]byte, error) {
 		s.met.signed.WithLabelValues(reason).Add(float64(n))
-		s.history(ctx, c, "sign", hf, n, "failure:"+reason)
-		s.logFailure(ctx, p, c, r.authHash, n, "failure:"+reason, "")
+		outcome := "failure:" + reason
 		s.record(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "signature.sign", Object: "credential:" + c.ID,
-			Outcome: "failure:" + reason, Detail: detail()})
+			Outcome: outcome, Detail: detail(), With: store.AuditExtras{
+				History:    []store.HistoryEntry{s.historyEntry(c, "sign", hf, n, outcome)},
+				Signatures: []store.SignatureRecord{s.failureRecord(p, c, r.authHash, n, outcome, "")},
+			}})
 		return nil, err
 	}
 	cert, err := s.usable(ctx, c)
@@ -128,19 +130,22 @@ func (s *Service) sign(ctx context.Context, p *Principal, r signing) ([][]byte, 
 		s.refundSAD(ctx, p, c, r.sad, r.authHash, r.authorized, err)
 		return fail("hsm", err)
 	}
+	format := "hash"
+	if r.derived {
+		format = "derived"
+	}
+	// The history and log rows commit with the audit record: one commit,
+	// shared with concurrent calls (the audit log's group commit).
 	if err := s.recordStrict(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "signature.sign", Object: "credential:" + c.ID,
-		Outcome: "success", Detail: detail()}); err != nil {
+		Outcome: "success", Detail: detail(), With: store.AuditExtras{
+			History:    []store.HistoryEntry{s.historyEntry(c, "sign", hf, n, "success")},
+			Signatures: []store.SignatureRecord{s.signatureRecord(p, c, format, r.authHash, r.authorized)},
+		}}); err != nil {
 		s.met.signed.WithLabelValues("audit").Add(float64(n))
 		s.history(ctx, c, "sign", hf, n, "failure:audit")
 		return nil, err
 	}
 	s.met.signed.WithLabelValues("success").Add(float64(n))
-	s.history(ctx, c, "sign", hf, n, "success")
-	format := "hash"
-	if r.derived {
-		format = "derived"
-	}
-	s.logSignatures(ctx, p, c, format, r.authHash, r.authorized)
 	return sigs, nil
 }
 

@@ -40,35 +40,33 @@ func (s *Service) usageStore() (usageStore, error) {
 	return us, nil
 }
 
-// logSignatures records a signed batch in the signature log: one row
+// signatureRecord is the signature log row of a signed batch: one row
 // listing every digest the holder authorized (for signDoc, format
-// "derived", the documents' digests, not the signed attributes) (one INSERT per call keeps the log off the signing
-// path). Like history, a failure is logged only: the audit record is what
-// fails closed.
-func (s *Service) logSignatures(ctx context.Context, p *Principal, c *store.Credential, format string, h crypto.Hash, digests [][]byte) {
-	us, ok := s.st.(usageStore)
-	if !ok {
-		return
-	}
+// "derived", the documents' digests, not the signed attributes). It is
+// written with the call's audit record.
+func (s *Service) signatureRecord(p *Principal, c *store.Credential, format string, h crypto.Hash, digests [][]byte) store.SignatureRecord {
 	rec := store.SignatureRecord{ID: s.seqID("s-"), At: s.now(), CredentialID: c.ID, UserID: c.UserID, Client: client(p),
 		Format: format, HashAlgo: algoName(h), Count: len(digests), Digests: digests, Outcome: "success"}
 	if len(digests) == 1 {
 		rec.Document, rec.Digests = hex.EncodeToString(digests[0]), nil
 	}
-	if err := us.AddSignatureRecords(ctx, []store.SignatureRecord{rec}); err != nil {
-		s.log.Error("signature log", "credential", c.ID, "error", err)
-	}
+	return rec
 }
 
-// logFailure writes one row for n signatures refused together.
+// failureRecord is the signature log row of n signatures refused together.
+func (s *Service) failureRecord(p *Principal, c *store.Credential, h crypto.Hash, n int, outcome, jobID string) store.SignatureRecord {
+	return store.SignatureRecord{ID: s.seqID("s-"), At: s.now(), CredentialID: c.ID, UserID: c.UserID,
+		Client: client(p), Format: "hash", HashAlgo: algoName(h), Count: n, Outcome: outcome, JobID: jobID}
+}
+
+// logFailure writes the failure row on its own, for paths that do not
+// carry it in an audit record.
 func (s *Service) logFailure(ctx context.Context, p *Principal, c *store.Credential, h crypto.Hash, n int, outcome, jobID string) {
 	us, ok := s.st.(usageStore)
 	if !ok {
 		return
 	}
-	err := us.AddSignatureRecords(ctx, []store.SignatureRecord{{ID: s.seqID("s-"), At: s.now(), CredentialID: c.ID, UserID: c.UserID,
-		Client: client(p), Format: "hash", HashAlgo: algoName(h), Count: n, Outcome: outcome, JobID: jobID}})
-	if err != nil {
+	if err := us.AddSignatureRecords(ctx, []store.SignatureRecord{s.failureRecord(p, c, h, n, outcome, jobID)}); err != nil {
 		s.log.Error("signature log", "credential", c.ID, "error", err)
 	}
 }

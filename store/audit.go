@@ -70,6 +70,27 @@ const auditInsertChunk = 100
 // a fresh head, so build may be called more than once and must not keep
 // state between calls.
 func (s *Store) AppendAudit(ctx context.Context, build func(head AuditHead) ([]AuditRecord, error)) error {
+	return s.AppendAuditWith(ctx, AuditExtras{}, build)
+}
+
+// AuditExtras are rows that belong with audit records and commit in their
+// transaction: the signature history and log of the calls they audit, so
+// that a signature is in all three or in none, and a batch of calls costs
+// one commit.
+type AuditExtras struct {
+	History    []HistoryEntry
+	Signatures []SignatureRecord
+}
+
+// Add appends o's rows to x.
+func (x *AuditExtras) Add(o AuditExtras) {
+	x.History = append(x.History, o.History...)
+	x.Signatures = append(x.Signatures, o.Signatures...)
+}
+
+// AppendAuditWith is AppendAudit that also inserts extras in the same
+// transaction.
+func (s *Store) AppendAuditWith(ctx context.Context, extras AuditExtras, build func(head AuditHead) ([]AuditRecord, error)) error {
 	var err error
 	for attempt := 0; attempt < auditAppendAttempts; attempt++ {
 		err = s.InTx(ctx, func(tx *Tx) error {
@@ -86,7 +107,13 @@ func (s *Store) AppendAudit(ctx context.Context, build func(head AuditHead) ([]A
 			if err != nil {
 				return err
 			}
-			return insertAudit(ctx, tx, recs)
+			if err := insertAudit(ctx, tx, recs); err != nil {
+				return err
+			}
+			if err := addHistory(ctx, tx, extras.History); err != nil {
+				return err
+			}
+			return addSignatureRecords(ctx, tx, extras.Signatures)
 		})
 		if !errors.Is(err, ErrConflict) || ctx.Err() != nil {
 			break

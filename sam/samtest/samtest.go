@@ -117,17 +117,35 @@ func (ca *CA) CertStatus(_ context.Context, serial string) (string, error) {
 // SetStatus sets the status CertStatus reports for serial.
 func (ca *CA) SetStatus(serial, status string) { ca.status.Store(serial, status) }
 
-// Audit records events in memory; Fail makes Record fail.
+// Audit is the real audit log on the Env's store (so events and the rows
+// they carry in With commit as in production), plus an in-memory copy of
+// every recorded event for assertions; Fail makes Record fail before
+// anything is written.
 type Audit struct {
+	Log    *audit.Log
 	mu     sync.Mutex
 	events []audit.Event
 	Fail   atomic.Bool
 }
 
-// Record stores e, or fails when Fail is set.
-func (a *Audit) Record(_ context.Context, e audit.Event) error {
+// NewAudit opens the audit log on st, closed when the test ends.
+func NewAudit(t testing.TB, st *store.Store) *Audit {
+	t.Helper()
+	l, err := audit.Open(context.Background(), st)
+	if err != nil {
+		t.Fatalf("audit.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return &Audit{Log: l}
+}
+
+// Record appends e to the log and remembers it, or fails when Fail is set.
+func (a *Audit) Record(ctx context.Context, e audit.Event) error {
 	if a.Fail.Load() {
 		return errors.New("test audit: down")
+	}
+	if err := a.Log.Record(ctx, e); err != nil {
+		return err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -344,7 +362,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		keys = &MemKeys{}
 	}
 	ca := NewCA(t, clock.Now)
-	au := &Audit{}
+	au := NewAudit(t, st)
 	svc, err := sam.New(o.cfg, sam.Deps{
 		Store: st, Keys: keys, Issuer: ca, Audit: au, SMS: otp.NewOutbox(st, clock.Now), Now: clock.Now,
 	})
