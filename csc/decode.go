@@ -261,10 +261,25 @@ func decodeHashes(f fields, d *dialect, required bool, max int) ([][]byte, error
 		}
 		return nil, nil
 	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(v, &list); err != nil {
-		return nil, errs.Invalidf("Missing (or invalid type) array parameter %s", d.hashes)
+	// The common case, an array of strings, decodes in one pass.
+	var strs []string
+	if err := json.Unmarshal(v, &strs); err != nil {
+		var list []json.RawMessage
+		if err := json.Unmarshal(v, &list); err != nil {
+			return nil, errs.Invalidf("Missing (or invalid type) array parameter %s", d.hashes)
+		}
+		// An element that is not a string stays "", which
+		// decodeHashStrings refuses after the checks on the list itself.
+		strs = make([]string, len(list))
+		for i, raw := range list {
+			_ = json.Unmarshal(raw, &strs[i])
+		}
 	}
+	return decodeHashStrings(strs, required, max)
+}
+
+// decodeHashStrings is decodeHashes for a list already read as strings.
+func decodeHashStrings(list []string, required bool, max int) ([][]byte, error) {
 	if len(list) == 0 {
 		if required {
 			return nil, errs.Invalidf("Empty hash array")
@@ -278,9 +293,8 @@ func decodeHashes(f fields, d *dialect, required bool, max int) ([][]byte, error
 		return nil, errs.Invalidf("Too many hashes: at most %d per request", max)
 	}
 	out := make([][]byte, len(list))
-	for i, raw := range list {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil || s == "" {
+	for i, s := range list {
+		if s == "" {
 			return nil, errs.Invalidf("Invalid Base64 hash string parameter")
 		}
 		b, err := decodeB64(s)
