@@ -42,6 +42,9 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 		if status >= 500 {
 			lvl = slog.LevelWarn
 		}
+		if !log.Enabled(c.Request.Context(), lvl) {
+			return // skip building the attributes (ClientIP parses headers)
+		}
 		log.Log(c.Request.Context(), lvl, "http", "method", c.Request.Method, "route", c.FullPath(),
 			"status", status, "duration_ms", time.Since(start).Milliseconds(), "remote", c.ClientIP())
 	}
