@@ -184,6 +184,33 @@ type Async struct {
 	// bounds the tries.
 	CallbackTimeout  Duration `yaml:"callback_timeout"`
 	CallbackAttempts int      `yaml:"callback_attempts"`
+	// CallbackHosts, when set, is a comma-separated list of the hosts a
+	// response_uri may name: "hooks.example.com", or "*.example.com" for
+	// its subdomains. Empty: any host (still subject to the next key).
+	CallbackHosts string `yaml:"callback_hosts"`
+	// CallbackPrivateNetworks lets notifications reach loopback, private,
+	// link-local and other non-public addresses (checked after DNS). Off
+	// by default in production: a response_uri is chosen by the API client.
+	// Always on in dev mode.
+	CallbackPrivateNetworks bool `yaml:"callback_private_networks"`
+}
+
+// Hosts parses CallbackHosts: lower-cased DNS names or IP addresses, each
+// optionally "*."-prefixed.
+func (a Async) Hosts() ([]string, error) {
+	var out []string
+	for _, h := range strings.Split(a.CallbackHosts, ",") {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" {
+			continue
+		}
+		name := strings.TrimPrefix(h, "*.")
+		if name == "" || strings.ContainsAny(name, "*/:@ []") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
+			return nil, fmt.Errorf("%q is not a host name or *.domain pattern", h)
+		}
+		out = append(out, h)
+	}
+	return out, nil
 }
 
 // Default returns the embedded defaults.
@@ -597,6 +624,9 @@ func (c *Config) validate() []Problem {
 	}
 	if c.Async.CallbackAttempts < 1 || c.Async.CallbackAttempts > 20 {
 		add("async.callback_attempts", "must be between 1 and 20")
+	}
+	if _, err := c.Async.Hosts(); err != nil {
+		add("async.callback_hosts", "%v", err)
 	}
 	if c.Async.ValidityPeriod > c.Async.MaxValidityPeriod {
 		add("async.validity_period", "longer than async.max_validity_period")

@@ -57,6 +57,9 @@ func TestLoadListsEveryProblem(t *testing.T) {
 		{"production needs secrets", "", []string{"SIGILLO_MODE=production"}, []string{"pkcs11.module", "pkcs11.token", "pkcs11.pin", "admin_token", "auth.secret_key", "otp.sms_sender"}},
 		{"unknown database scheme", "", []string{"SIGILLO_DATABASE=mysql://x"}, []string{"database"}},
 		{"bad trusted proxy", "", []string{"SIGILLO_TRUSTED_PROXIES=10.0.0.0/8, nonsense"}, []string{"trusted_proxies"}},
+		{"bad callback host pattern", "", []string{"SIGILLO_ASYNC_CALLBACK_HOSTS=hooks.example.com, https://x/y"}, []string{"async.callback_hosts"}},
+		{"callback wildcard in the middle", "", []string{"SIGILLO_ASYNC_CALLBACK_HOSTS=a.*.example.com"}, []string{"async.callback_hosts"}},
+		{"callback private networks not a boolean", "", []string{"SIGILLO_ASYNC_CALLBACK_PRIVATE_NETWORKS=sometimes"}, []string{"SIGILLO_ASYNC_CALLBACK_PRIVATE_NETWORKS"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,5 +78,16 @@ func TestLoadListsEveryProblem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCallbackHosts(t *testing.T) {
+	c, err := Load("", []string{"SIGILLO_ASYNC_CALLBACK_HOSTS= Hooks.Example.com ,*.partner.example, 192.0.2.7", "SIGILLO_ASYNC_CALLBACK_PRIVATE_NETWORKS=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := c.Async.Hosts()
+	if err != nil || strings.Join(hosts, " ") != "hooks.example.com *.partner.example 192.0.2.7" || !c.Async.CallbackPrivateNetworks {
+		t.Fatalf("hosts %q, %v; private %v", hosts, err, c.Async.CallbackPrivateNetworks)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sigillo/sigillo/errs"
 	"github.com/sigillo/sigillo/jobs"
+	"github.com/sigillo/sigillo/jobs/callbackhttp"
 	"github.com/sigillo/sigillo/sam"
 	"github.com/sigillo/sigillo/sam/samtest"
 )
@@ -127,6 +128,21 @@ func TestSubmitRefusesBadAsyncParameters(t *testing.T) {
 		if !errors.Is(err, jobs.ErrResponseURI) {
 			t.Fatalf("response_uri %q: %v", uri, err)
 		}
+	}
+	// The policy the server wires in (callbackhttp.Policy) refuses
+	// internal destinations at submission, with a 400.
+	guarded := newRunnerEnv(t, jobs.Config{CheckCallback: callbackhttp.Policy{Hosts: []string{"*.client.example"}}.CheckURL},
+		&fakeNotifier{done: make(chan struct{})})
+	for _, uri := range []string{"http://169.254.169.254/latest/meta-data", "https://intranet.corp/x", "https://client.example/x"} {
+		_, err := guarded.r.SubmitHashes(ctx, guarded.p, jobs.HashJob{CredentialID: guarded.credID, SAD: guarded.sad, Hashes: hashes("x", 2),
+			Opts: crypto.SHA256, Async: jobs.Async{ResponseURI: uri}})
+		if e, ok := errs.As(err); !ok || e.Kind != errs.Invalid || !strings.Contains(e.Msg, "response_uri: not allowed") {
+			t.Fatalf("response_uri %q: %v", uri, err)
+		}
+	}
+	if _, err := guarded.r.SubmitHashes(ctx, guarded.p, jobs.HashJob{CredentialID: guarded.credID, SAD: guarded.sad, Hashes: hashes("x", 2),
+		Opts: crypto.SHA256, Async: jobs.Async{ResponseURI: "https://hooks.client.example/done"}}); err != nil {
+		t.Fatalf("an allowed response_uri: %v", err)
 	}
 	// Nothing was accepted: the SAD budget is intact.
 	var remaining int

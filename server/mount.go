@@ -108,11 +108,17 @@ func (a *App) mount(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("signdoc: %w", err)
 	}
+	hosts, err := cfg.Async.Hosts()
+	if err != nil {
+		return fmt.Errorf("async.callback_hosts: %w", err)
+	}
+	callbacks := callbackhttp.Policy{Hosts: hosts, Private: cfg.Async.CallbackPrivateNetworks || cfg.Mode == "dev"}
 	runner, err := jobs.New(jobs.Config{
 		Workers: cfg.Async.Workers, Lease: cfg.Async.Lease.D(), DefaultValidity: cfg.Async.ValidityPeriod.D(), MaxValidity: cfg.Async.MaxValidityPeriod.D(),
 		CallbackTimeout: cfg.Async.CallbackTimeout.D(), CallbackAttempts: cfg.Async.CallbackAttempts,
-		Docs: docsCfg,
-	}, jobs.Deps{Store: a.Store, Signer: svc, Log: a.Log, Metrics: a.Registry, Notify: callbackhttp.New(cfg.Async.CallbackTimeout.D())})
+		CheckCallback: callbacks.CheckURL,
+		Docs:          docsCfg,
+	}, jobs.Deps{Store: a.Store, Signer: svc, Log: a.Log, Metrics: a.Registry, Notify: callbackhttp.New(cfg.Async.CallbackTimeout.D(), callbacks)})
 	if err != nil {
 		return fmt.Errorf("jobs: %w", err)
 	}

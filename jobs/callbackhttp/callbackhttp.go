@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -23,12 +24,23 @@ type Poster struct {
 
 var _ jobs.Notifier = (*Poster)(nil)
 
-// New returns a poster whose requests time out after timeout (10 s when 0).
-func New(timeout time.Duration) *Poster {
+// New returns a poster whose requests time out after timeout (10 s when 0)
+// and connect only where policy allows. Callbacks go direct, never
+// through an HTTP proxy from the environment: the policy judges the
+// address connected to.
+func New(timeout time.Duration, policy Policy) *Poster {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	return &Poster{Client: &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+	dialer := &net.Dialer{Timeout: timeout, Control: policy.control}
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: timeout,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	return &Poster{Client: &http.Client{Timeout: timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
 }
