@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sigillo/sigillo/errs"
+	"github.com/sigillo/sigillo/internal/httpx"
 	"github.com/sigillo/sigillo/sam"
 	"github.com/sigillo/sigillo/signdoc"
 )
@@ -91,8 +92,18 @@ func (a *API) signDoc(s DocSigner) gin.HandlerFunc {
 			v.fail(c, err)
 			return
 		}
-		a.metrics.signatures(v.d, "signdoc", "success", n)
-		c.JSON(http.StatusOK, renderSignDoc(res))
+		out := renderSignDoc(res)
+		failed := 0
+		for i, ferr := range res.Failures {
+			if ferr != nil {
+				failed++
+				a.metrics.signatures(v.d, "signdoc", outcome(ferr), 1)
+				_, body := httpx.Status(v.recode(ferr), httpx.CSC)
+				out.Results[i] = itemResultJSON{Index: i, Status: "failed", Error: body.Error, Description: body.Description}
+			}
+		}
+		a.metrics.signatures(v.d, "signdoc", "success", n-failed)
+		c.JSON(http.StatusOK, out)
 	}
 }
 
@@ -366,6 +377,11 @@ type signDocResponse struct {
 	DocumentWithSignature []string            `json:"DocumentWithSignature,omitempty"`
 	SignatureObject       []string            `json:"SignatureObject,omitempty"`
 	ValidationInfo        *validationInfoJSON `json:"validationInfo,omitempty"`
+	// Results is there only when some item failed alone (an extension, as
+	// in signPolling's answer): one entry per item in request order
+	// (documents, then each hash of documentDigests); a failed item's
+	// slot above is "".
+	Results []itemResultJSON `json:"results,omitempty"`
 }
 
 type validationInfoJSON struct {
@@ -391,6 +407,12 @@ func renderSignDoc(res *signdoc.Result) signDocResponse {
 	}
 	if vi := res.ValidationInfo; vi != nil {
 		out.ValidationInfo = &validationInfoJSON{OCSP: b64(vi.OCSP), CRL: b64(vi.CRL), Certificates: b64(vi.Certificates)}
+	}
+	if res.Failures != nil {
+		out.Results = make([]itemResultJSON, len(res.Failures))
+		for i := range out.Results {
+			out.Results[i] = itemResultJSON{Index: i, Status: "signed"}
+		}
 	}
 	return out
 }

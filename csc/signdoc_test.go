@@ -5,6 +5,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -115,6 +116,12 @@ type signDocAnswer struct {
 	ValidationInfo        *struct{ OCSP, CRL, Certificates []string } `json:"validationInfo"`
 	Error                 string                                      `json:"error"`
 	Description           string                                      `json:"error_description"`
+	Results               []struct {
+		Index       int    `json:"index"`
+		Status      string `json:"status"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	} `json:"results"`
 }
 
 func sdAnswer(t *testing.T, out []byte) signDocAnswer {
@@ -167,6 +174,9 @@ func TestSignDocHTTP(t *testing.T) {
 			t.Fatalf("signDoc: %d %.500s", st, out)
 		}
 		a := sdAnswer(t, out)
+		if a.Results != nil || strings.Contains(string(out), `"results"`) {
+			t.Fatal("a results member although every document was signed (plain CSC answer expected)")
+		}
 		if len(a.DocumentWithSignature) != 4 || len(a.SignatureObject) != 0 {
 			t.Fatalf("got %d documents, %d signature objects", len(a.DocumentWithSignature), len(a.SignatureObject))
 		}
@@ -212,6 +222,32 @@ func TestSignDocHTTP(t *testing.T) {
 			if !v.CheckCAdES(t, "http-cades", sdUnB64(t, so), contents[i]) {
 				t.Errorf("signature %d: no signature-time-stamp at B-T", i)
 			}
+		}
+	})
+
+	t.Run("one_bad_document_fails_alone", func(t *testing.T) {
+		good1, good2 := signdoctest.MakePDF(1, 0, "batch one"), signdoctest.MakePDF(1, 0, "batch two")
+		bad := []byte("%PDF-1.7 not really")
+		sad := s.authorize(ec.CredentialID, 3, "2.16.840.1.101.3.4.2.1", sdSum(good1), sdSum(bad), sdSum(good2))
+		var entries []map[string]any
+		for _, d := range [][]byte{good1, bad, good2} {
+			entries = append(entries, map[string]any{"document": sdB64(d), "signature_format": "P", "signAlgo": "1.2.840.10045.4.3.2"})
+		}
+		st, out := s.post("signatures/signDoc", map[string]any{"credentialID": ec.CredentialID, "SAD": sad, "documents": entries})
+		if st != http.StatusOK {
+			t.Fatalf("signDoc: %d %.500s", st, out)
+		}
+		a := sdAnswer(t, out)
+		if len(a.DocumentWithSignature) != 3 || a.DocumentWithSignature[1] != "" || len(a.Results) != 3 {
+			t.Fatalf("answer: %d documents (second %q), results %+v", len(a.DocumentWithSignature), a.DocumentWithSignature[1], a.Results)
+		}
+		r := a.Results
+		if r[0].Status != "signed" || r[2].Status != "signed" || r[1].Status != "failed" || r[1].Index != 1 ||
+			r[1].Error != "invalid_request" || !strings.Contains(r[1].Description, "not a PDF") {
+			t.Fatalf("results %+v", r)
+		}
+		for _, i := range []int{0, 2} {
+			v.CheckPDF(t, fmt.Sprint("http-partial-", i), sdUnB64(t, a.DocumentWithSignature[i]), signdoctest.PDFWant{Sigs: 1})
 		}
 	})
 

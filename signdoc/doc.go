@@ -50,13 +50,18 @@
 // # Order of work
 //
 // Everything that can be refused is checked before the SAD is touched:
-// Base64, sizes (Config.MaxDocumentBytes in total), PDF parsing and
-// placeholder layout (pades.Prepare), levels, envelope properties and the
-// signature algorithm against the key. Then one sam.SignDerived call signs
-// every item (one HSM call per signature), and only then come time-stamps,
-// DSS and document time-stamps. A failure after signing (a TSA down) is an
-// error for the whole request: nothing is returned and the SAD stays
-// consumed, as with any signature whose result is lost.
+// Base64, sizes (Config.MaxDocumentBytes in total), levels, envelope
+// properties and the signature algorithm against the key refuse the whole
+// request; PDF parsing and placeholder layout (pades.Prepare) are per
+// document: a document that cannot be signed (malformed, encrypted, locked
+// against the requested envelope) fails alone, its slot stays empty and
+// Result.Failures says why, and it spends no SAD budget (a SCAL 2 SAD
+// keeps its hash). Then one sam.SignDerived call signs the other items
+// (one HSM call per signature), and only then come time-stamps, DSS and
+// document time-stamps. A failure there (a TSA down) fails that item: it
+// was signed, so its budget is spent, as with any signature whose result
+// is lost. When every item fails, SignDoc returns the first error instead
+// of a Result.
 //
 // Documents are held in memory (they arrived in a JSON body): the total is
 // bounded by MaxDocumentBytes and each prepared PDF replaces its input.

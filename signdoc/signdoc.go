@@ -2,6 +2,7 @@ package signdoc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -132,6 +133,20 @@ type Result struct {
 	Signatures [][]byte
 	// ValidationInfo is set when asked for.
 	ValidationInfo *ValidationInfo
+	// Failures is nil when every item was signed. Otherwise it has one
+	// entry per item, in request order (documents, then each hash of each
+	// documentDigests entry): nil for a signed item, the error for one
+	// that failed alone, whose slot in Documents or Signatures is nil.
+	// When every item fails, SignDoc returns an error instead.
+	Failures []error
+}
+
+// failed records err for item i of n.
+func (r *Result) failed(i, n int, err error) {
+	if r.Failures == nil {
+		r.Failures = make([]error, n)
+	}
+	r.Failures[i] = err
 }
 
 // ValidationInfo is CSC's validationInfo: DER OCSP responses, CRLs and
@@ -142,6 +157,9 @@ type ValidationInfo struct {
 
 // item is one signature in flight.
 type item struct {
+	// failed: the item could not be prepared; it is neither authorized
+	// against the SAD nor signed.
+	failed     bool
 	opts       Options
 	pdf        *memFile        // P: the prepared file
 	prep       *pades.Prepared // P
@@ -261,18 +279,31 @@ func (s *Service) SignDoc(ctx context.Context, p *sam.Principal, r Request) (*Re
 	}
 	nDocs, nSigs = 0, 0
 	var items []*item
+	nItems := len(r.Documents)
+	for _, d := range r.Digests {
+		nItems += len(d.Hashes)
+	}
 	for i := range r.Documents {
 		d := &r.Documents[i]
 		hh := d.Hash.New()
 		hh.Write(d.Content)
 		it := &item{opts: d.Options, authorized: hh.Sum(nil)}
 		if d.Format == FormatPAdES {
-			if it.pdf, it.prep, err = s.prepare(ctx, d.Content, chain, d.Options); err != nil {
-				return nil, fmt.Errorf("documents[%d]: %w", i, err)
-			}
-			d.Content = nil // the prepared file holds the bytes now
 			it.out = &res.Documents[nDocs]
 			nDocs++
+			it.pdf, it.prep, err = s.prepare(ctx, d.Content, chain, d.Options)
+			d.Content = nil // the prepared file holds the bytes now
+			if errs.KindOf(err) == errs.Invalid {
+				// This document cannot be signed (not a PDF, locked...):
+				// it fails alone, before the SAD is touched.
+				res.failed(len(items), nItems, fmt.Errorf("documents[%d]: %w", i, err))
+				it.failed = true
+				items = append(items, it)
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("documents[%d]: %w", i, err)
+			}
 			if it.attrs, err = cms.NewSignedAttributes(it.prep.Digest, it.prep.Hash, chain[0]); err != nil {
 				return nil, errs.Wrap(errs.Internal, "Internal error", err)
 			}
@@ -295,24 +326,51 @@ func (s *Service) SignDoc(ctx context.Context, p *sam.Principal, r Request) (*Re
 			items = append(items, it)
 		}
 	}
-	// One SAD consumption and one HSM call per signature.
+	// One SAD consumption for the items that can be signed, and one HSM
+	// call per signature.
 	dr := sam.DerivedRequest{CredentialID: r.CredentialID, SAD: r.SAD, AuthorizedHash: authHash, Opts: signOpts}
-	for _, it := range items {
+	var signing []*item
+	var firstErr error
+	for i, it := range items {
+		if it.failed {
+			firstErr = cmp.Or(firstErr, res.Failures[i])
+			continue
+		}
+		signing = append(signing, it)
 		dr.Items = append(dr.Items, sam.DerivedItem{Authorized: it.authorized, Digest: it.attrs.Digest()})
+	}
+	if len(signing) == 0 {
+		return nil, firstErr
 	}
 	sigs, err := s.signer.SignDerived(ctx, p, dr)
 	if err != nil {
 		return nil, err
 	}
-	if len(sigs) != len(items) {
+	if len(sigs) != len(signing) {
 		return nil, errs.New(errs.Internal, "", "signature count differs from item count")
 	}
 
+	delivered := 0
 	for i, it := range items {
-		if err := s.finish(ctx, it, sigs[i], scheme, chain); err != nil {
-			s.cfg.Log.Error("signDoc: signed but not delivered", "credential", r.CredentialID, "item", i, "error", err)
-			return nil, afterSignErr(err)
+		if it.failed {
+			continue
 		}
+		if err := s.finish(ctx, it, sigs[0], scheme, chain); err != nil {
+			// Signed (the SAD budget is spent) but not deliverable, e.g.
+			// the TSA is down: this item fails, the others stand.
+			s.cfg.Log.Error("signDoc: signed but not delivered", "credential", r.CredentialID, "item", i, "error", err)
+			err = afterSignErr(err)
+			firstErr = cmp.Or(firstErr, err)
+			res.failed(i, nItems, err)
+			*it.out = nil
+			it.pdf = nil
+		} else {
+			delivered++
+		}
+		sigs = sigs[1:]
+	}
+	if delivered == 0 {
+		return nil, firstErr
 	}
 	if r.ReturnValidationInfo {
 		if res.ValidationInfo, err = s.validationInfo(ctx, res, chain); err != nil {
@@ -492,6 +550,9 @@ func (s *Service) validationInfo(ctx context.Context, res *Result, chain []*x509
 		}
 	}
 	for _, doc := range res.Documents {
+		if doc == nil { // an item that failed alone
+			continue
+		}
 		infos, err := pades.Verify(bytes.NewReader(doc), int64(len(doc)))
 		if err != nil {
 			return nil, err
@@ -506,6 +567,9 @@ func (s *Service) validationInfo(ctx context.Context, res *Result, chain []*x509
 		}
 	}
 	for _, der := range res.Signatures {
+		if der == nil {
+			continue
+		}
 		p, err := cms.Parse(der)
 		if err != nil {
 			return nil, err

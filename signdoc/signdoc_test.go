@@ -235,8 +235,6 @@ func TestSignDoc_refusals(t *testing.T) {
 			Documents: []signdoc.Document{pdf(truncated, signdoc.Options{})}}, "not a PDF"},
 		{"encrypted PDF", nil, signdoc.Request{CredentialID: ec.CredentialID, SAD: sad,
 			Documents: []signdoc.Document{pdf(signdoctest.EncryptedPDF(), signdoc.Options{})}}, "encrypted"},
-		{"second document bad", nil, signdoc.Request{CredentialID: ec.CredentialID, SAD: sad,
-			Documents: []signdoc.Document{pdf(good, signdoc.Options{}), pdf([]byte("%PDF-1.7 junk"), signdoc.Options{})}}, "not a PDF"},
 		{"too big", small, signdoc.Request{CredentialID: ec.CredentialID, SAD: sad,
 			Documents: []signdoc.Document{pdf(signdoctest.MakePDF(1, 2000, "big"), signdoc.Options{})}}, "more than 1000 bytes"},
 		{"empty document", nil, signdoc.Request{CredentialID: ec.CredentialID, SAD: sad,
@@ -294,6 +292,69 @@ func TestSignDoc_refusals(t *testing.T) {
 	if _, err := e.SignDoc.SignDoc(ctx, p, signdoc.Request{CredentialID: scal1.CredentialID, SAD: sad1,
 		Documents: []signdoc.Document{pdf(other, signdoc.Options{})}}); err != nil {
 		t.Fatalf("SCAL1 SAD consumed by refused requests: %v", err)
+	}
+}
+
+// TestSignDoc_oneBadDocumentFailsAlone: in a batch, a document that cannot
+// be signed is reported in its slot and the others are signed; only the
+// signed ones spend SAD budget, and a SCAL 2 SAD keeps the failed one's
+// hash for a retry.
+func TestSignDoc_oneBadDocumentFailsAlone(t *testing.T) {
+	e := signdoctest.New(t, nil)
+	v := signdoctest.NewValidators(t, e.Authority.Root(), e.Authority.Issuer())
+	ctx := context.Background()
+	uid := e.User(t, "partial")
+	p := e.Login(t, uid)
+	cred := e.Credential(t, uid, sam.NewCredential{SCAL: 2, Multisign: 10})
+	first, third := signdoctest.MakePDF(1, 0, "first"), signdoctest.MakePDF(1, 0, "third")
+	bad := []byte("%PDF-1.7 junk")
+	sad := authorize(t, e, p, cred.CredentialID, 3, crypto.SHA256, sha(first), sha(bad), sha(third))
+	doc := func(b []byte) signdoc.Document {
+		return signdoc.Document{Content: b, Options: signdoc.Options{Format: "P"}}
+	}
+	hsm := e.HSMSigns.Load()
+	res, err := e.SignDoc.SignDoc(ctx, p, signdoc.Request{CredentialID: cred.CredentialID, SAD: sad,
+		Documents: []signdoc.Document{doc(first), doc(bad), doc(third)}, ReturnValidationInfo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.HSMSigns.Load() - hsm; n != 2 {
+		t.Fatalf("%d HSM signatures, want 2", n)
+	}
+	if len(res.Documents) != 3 || res.Documents[1] != nil || len(res.Failures) != 3 || res.Failures[0] != nil || res.Failures[2] != nil {
+		t.Fatalf("documents %d (second nil: %v), failures %v", len(res.Documents), res.Documents[1] == nil, res.Failures)
+	}
+	if res.ValidationInfo == nil || len(res.ValidationInfo.Certificates) == 0 {
+		t.Fatalf("validationInfo %+v", res.ValidationInfo)
+	}
+	if ee, ok := errs.As(res.Failures[1]); !ok || ee.Kind != errs.Invalid || !strings.Contains(ee.Msg, "not a PDF") {
+		t.Fatalf("failure of the bad document: %v", res.Failures[1])
+	}
+	for i, in := range map[int][]byte{0: first, 2: third} {
+		if !strings.HasPrefix(string(res.Documents[i]), string(in)) {
+			t.Fatalf("document %d is not its input signed", i)
+		}
+		v.CheckPDF(t, fmt.Sprint("partial-", i), res.Documents[i], signdoctest.PDFWant{Sigs: 1})
+	}
+	hs, err := e.Store.History(ctx, cred.CredentialID, 1)
+	if err != nil || len(hs) != 1 || hs[0].Count != 2 {
+		t.Fatalf("last history row %+v, %v: want one call of 2 signatures", hs, err)
+	}
+	// The bad document's hash is still authorized: nothing of it was spent.
+	if _, err := e.SignDoc.SignDoc(ctx, p, signdoc.Request{CredentialID: cred.CredentialID, SAD: sad,
+		Documents: []signdoc.Document{doc(first)}}); err == nil {
+		t.Fatal("the first document's hash was authorized once and signed twice")
+	}
+	if _, err := e.SignDoc.SignDoc(ctx, p, signdoc.Request{CredentialID: cred.CredentialID, SAD: sad,
+		Digests: []signdoc.DigestSet{{Hashes: [][]byte{sha(bad)}, Options: signdoc.Options{Format: "C"}}}}); err != nil {
+		t.Fatalf("the failed document's hash is no longer authorized: %v", err)
+	}
+
+	// Every document bad: the request fails as a whole, nothing signed.
+	hsm = e.HSMSigns.Load()
+	if _, err := e.SignDoc.SignDoc(ctx, p, signdoc.Request{CredentialID: cred.CredentialID, SAD: sad,
+		Documents: []signdoc.Document{doc(bad)}}); errs.KindOf(err) != errs.Invalid || e.HSMSigns.Load() != hsm {
+		t.Fatalf("all bad: %v, %d HSM signatures", err, e.HSMSigns.Load()-hsm)
 	}
 }
 

@@ -77,14 +77,20 @@ func (s countingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts)
 	return s.Signer.Sign(r, digest, opts)
 }
 
-// Recorder is an in-memory audit log.
+// Recorder is the real audit log on the Env's store (so the history and
+// signature-log rows a signature carries are written) plus an in-memory
+// copy of the events for assertions.
 type Recorder struct {
+	log    *audit.Log
 	mu     sync.Mutex
 	events []audit.Event
 }
 
-// Record stores e.
-func (r *Recorder) Record(_ context.Context, e audit.Event) error {
+// Record appends e to the log and remembers it.
+func (r *Recorder) Record(ctx context.Context, e audit.Event) error {
+	if err := r.log.Record(ctx, e); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
@@ -150,7 +156,12 @@ func New(t testing.TB, configure func(*signdoc.Config)) *Env {
 	}
 	url := "http://" + ln.Addr().String()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rec := &Recorder{}
+	alog, err := audit.Open(ctx, st)
+	if err != nil {
+		t.Fatalf("audit.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = alog.Close() })
+	rec := &Recorder{log: alog}
 	auth, err := ca.Open(ctx, ca.Config{PublicURL: url, KeyAlgo: "ecdsa-p256", Organization: "sigillo signdoc test", Country: "IT"},
 		tok.Manager, st, ca.WithAudit(rec), ca.WithLogger(log))
 	if err != nil {
