@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -782,5 +783,46 @@ func TestCloseWaitsForQueuedRecordsAndRefusesNewOnes(t *testing.T) {
 	}
 	if err := l.Record(context.Background(), event(99)); errs.KindOf(err) != errs.Unavailable {
 		t.Fatalf("Record after Close: %v, want Unavailable", err)
+	}
+}
+
+// panicStore panics in its first append, as a bug in the store would.
+type panicStore struct {
+	*store.Store
+	panicked atomic.Bool
+}
+
+func (p *panicStore) AppendAuditWith(ctx context.Context, x store.AuditExtras, build func(store.AuditHead) ([]store.AuditRecord, error)) error {
+	if p.panicked.CompareAndSwap(false, true) {
+		panic("store bug")
+	}
+	return p.Store.AppendAuditWith(ctx, x, build)
+}
+
+// A panic while a caller leads a batch reaches that caller (the HTTP
+// server recovers it) and does not wedge the log: later records commit.
+func TestPanicInACommitDoesNotWedgeTheLog(t *testing.T) {
+	st := &panicStore{Store: storetest.NewSQLite(t)}
+	l := openLog(t, st)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not reach the leading caller")
+			}
+		}()
+		_ = l.Record(context.Background(), event(1))
+	}()
+	done := make(chan error, 1)
+	go func() { done <- l.Record(context.Background(), event(2)) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Record after a panicked commit did not return")
+	}
+	if res := mustVerify(t, l); !res.Intact() || res.Records != 1 {
+		t.Fatalf("Verify = %+v, want 1 intact record", res)
 	}
 }

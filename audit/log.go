@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -123,7 +124,7 @@ type request struct {
 	err  error
 }
 
-// Open returns a Log over st and starts its writer. It reads the head once
+// Open returns a Log over st. It reads the head once
 // so that a store that cannot be reached fails start-up, not the first
 // signature.
 func Open(ctx context.Context, st Store, opts ...Option) (*Log, error) {
@@ -215,7 +216,26 @@ func (l *Log) leadBatch() {
 	l.mu.Lock()
 	batch := append([]*request(nil), l.queue[:min(len(l.queue), l.maxBatch)]...)
 	l.mu.Unlock()
+	// The lead is handed on even if the commit panics (the leader is a
+	// request goroutine whose panic the HTTP server recovers): otherwise
+	// every later Record would wait forever.
+	defer func() {
+		if p := recover(); p != nil {
+			var werr error = errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: append panicked: %v", p))
+			for _, r := range batch {
+				r.err = cmp.Or(r.err, werr)
+			}
+			l.handOff(batch)
+			panic(p)
+		}
+	}()
 	l.commit(batch)
+	l.handOff(batch)
+}
+
+// handOff reports to the callers of batch and gives the lead to the next
+// queued caller, if any.
+func (l *Log) handOff(batch []*request) {
 	l.mu.Lock()
 	l.queue = l.queue[len(batch):]
 	for _, r := range batch {
