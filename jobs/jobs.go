@@ -40,7 +40,9 @@
 //
 // Results are read from the store (Poll), from any replica, until the
 // job's validity period ends; then the job, its documents and results are
-// purged.
+// purged. A job still unfinished then (no replica could complete it) gives
+// the budget of its unsigned items back first, so the rule above holds
+// for it too; one whose lease is live is purged once the lease lapses.
 package jobs
 
 import (

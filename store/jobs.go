@@ -393,14 +393,52 @@ func (s *Store) JobNotified(ctx context.Context, id string, final bool) error {
 }
 
 // PurgeJobs deletes jobs (and their items, i.e. documents and results)
-// whose validity period ended. It returns how many jobs went.
+// whose validity period ended. A job still running then gives the budget
+// of its unsigned items (pending or failed) back to the SAD and the
+// credential's counters first, as FinishJob would have; one that a
+// replica is working on (live lease) waits for the next purge. It returns
+// how many jobs went.
 func (s *Store) PurgeJobs(ctx context.Context, now time.Time) (int, error) {
 	var n int64
 	err := s.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM sign_job_items WHERE job_id IN (SELECT id FROM sign_jobs WHERE expires_at <= ?)`, Millis(now)); err != nil {
+		expired := `SELECT id FROM sign_jobs WHERE expires_at <= ? AND NOT (status = 'running' AND lease_until > ?)`
+		rows, err := tx.Query(ctx, `SELECT j.sad_hash, j.credential_id, j.created_at,
+				(SELECT COUNT(*) FROM sign_job_items i WHERE i.job_id = j.id AND i.state <> 'done')
+			FROM sign_jobs j WHERE j.status = 'running' AND j.id IN (`+expired+`)`, Millis(now), Millis(now))
+		if err != nil {
 			return err
 		}
-		res, err := tx.Exec(ctx, `DELETE FROM sign_jobs WHERE expires_at <= ?`, Millis(now))
+		type refund struct {
+			sadHash, credentialID string
+			created               int64
+			n                     int
+		}
+		var refunds []refund
+		for rows.Next() {
+			var r refund
+			if err := rows.Scan(&r.sadHash, &r.credentialID, &r.created, &r.n); err != nil {
+				rows.Close()
+				return s.mapErr(err)
+			}
+			if r.n > 0 {
+				refunds = append(refunds, r)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, r := range refunds {
+			if _, err := tx.Exec(ctx, `UPDATE sads SET remaining = remaining + ? WHERE hash = ?`, r.n, r.sadHash); err != nil {
+				return err
+			}
+			if err := refundUsageTx(ctx, tx, r.credentialID, int64(r.n), FromMillis(r.created)); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sign_job_items WHERE job_id IN (`+expired+`)`, Millis(now), Millis(now)); err != nil {
+			return err
+		}
+		res, err := tx.Exec(ctx, `DELETE FROM sign_jobs WHERE id IN (`+expired+`)`, Millis(now), Millis(now))
 		if err != nil {
 			return err
 		}

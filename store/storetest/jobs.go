@@ -310,20 +310,63 @@ func testJobClaimOneOwner(t *testing.T, s *store.Store) {
 func testJobPurge(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	seedCredential(t, s, "alice", "c1")
-	putUnboundSAD(t, s, "sad1", "alice", "c1", 2)
-	j, items := newJob("j1", 2)
+	putUnboundSAD(t, s, "sad1", "alice", "c1", 3)
+	j, items := newJob("j1", 3)
 	if err := s.AcceptJob(ctx, store.SADUse{SADHash: "sad1", UserID: "alice", CredentialID: "c1", HashAlgo: "SHA-256",
-		Authorized: digests(2), Now: t0}, j, items); err != nil {
+		Authorized: digests(3), Now: t0}, j, items); err != nil {
+		t.Fatal(err)
+	}
+	// One item signed, one failed, one never reached: the job is still
+	// running when its validity period ends.
+	if _, err := s.CompleteJobItems(ctx, "j1", []store.JobItemResult{
+		{Index: 0, Result: []byte("s0"), Record: &store.SignatureRecord{ID: "purge-r0", At: t0, CredentialID: "c1", UserID: "alice", Count: 1, Outcome: "success", JobID: "j1"}},
+		{Index: 1, ErrorCode: "invalid_request", ErrorMsg: "bad PDF"}}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.PurgeJobs(ctx, t0.Add(59*time.Minute)); err != nil || n != 0 {
 		t.Fatalf("purged early: %d %v", n, err)
 	}
-	if n, err := s.PurgeJobs(ctx, t0.Add(time.Hour)); err != nil || n != 1 {
+	// A replica holding the lease past the expiry keeps the job until the
+	// lease lapses.
+	if _, err := s.ClaimJob(ctx, "worker", t0.Add(59*time.Minute+30*time.Second), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PurgeJobs(ctx, t0.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("purged under a live lease: %d %v", n, err)
+	}
+	if n, err := s.PurgeJobs(ctx, t0.Add(time.Hour+time.Minute)); err != nil || n != 1 {
 		t.Fatalf("purge: %d %v", n, err)
 	}
 	if items, err := s.JobItems(ctx, "j1"); err != nil || len(items) != 0 {
 		t.Fatalf("items left: %d %v", len(items), err)
+	}
+	// The two unsigned items went back to the SAD and the counters: they
+	// now count the one signature made.
+	if got := sadRemaining(t, s, "sad1"); got != 2 {
+		t.Fatalf("SAD remaining %d, want 2", got)
+	}
+	if u, err := s.CredentialUsage(ctx, "c1", t0, t0); err != nil || u.Total != 1 || len(u.Days) != 1 || u.Days[0].Count != 1 {
+		t.Fatalf("usage %+v, %v; want 1", u, err)
+	}
+	// A finished job is purged without a second refund.
+	putUnboundSAD(t, s, "sad2", "alice", "c1", 1)
+	j2, items2 := newJob("j2", 1)
+	j2.SADHash = "sad2"
+	if err := s.AcceptJob(ctx, store.SADUse{SADHash: "sad2", UserID: "alice", CredentialID: "c1", HashAlgo: "SHA-256",
+		Authorized: digests(1), Now: t0}, j2, items2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CompleteJobItems(ctx, "j2", []store.JobItemResult{{Index: 0, ErrorCode: "invalid_request", ErrorMsg: "bad"}}); err != nil {
+		t.Fatal(err)
+	}
+	if fin, failed, err := s.FinishJob(ctx, "j2", t0); err != nil || !fin || failed != 1 {
+		t.Fatalf("finish j2: %v %d %v", fin, failed, err)
+	}
+	if n, err := s.PurgeJobs(ctx, t0.Add(2*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("purge j2: %d %v", n, err)
+	}
+	if got := sadRemaining(t, s, "sad2"); got != 1 {
+		t.Fatalf("sad2 remaining %d, want 1 (refunded once)", got)
 	}
 }
 
