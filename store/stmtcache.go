@@ -12,6 +12,9 @@ import (
 // the bound is only a guard against a query built from data.
 const maxCachedStatements = 512
 
+// maxCachedParams is the most placeholders a cached statement has.
+const maxCachedParams = 32
+
 // stmtCache keeps one prepared statement per query text for SQLite, whose
 // driver otherwise parses and plans every statement on every call (the
 // signing hot path runs the same handful of queries thousands of times a
@@ -30,6 +33,11 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) *sql.Stmt
 	}
 	// A prepared statement holds one SQL statement: scripts run unprepared.
 	if strings.Contains(strings.TrimRight(strings.TrimSpace(query), ";"), ";") {
+		return nil
+	}
+	// Multi-row INSERTs and long IN lists have a text per row count; they
+	// would fill the cache with variants used once.
+	if strings.Count(query, "?") > maxCachedParams {
 		return nil
 	}
 	if c.n.Load() >= maxCachedStatements {
