@@ -271,7 +271,10 @@ type JobItemResult struct {
 }
 
 // CompleteJobItems stores results in one transaction; an item that is no
-// longer pending is left alone. It returns how many items it finished.
+// longer pending is left alone. A finished item's input (a whole PDF for
+// signDoc jobs) is dropped: only pending items are ever signed again, and
+// the job's final answer is read without it. It returns how many items it
+// finished.
 func (s *Store) CompleteJobItems(ctx context.Context, jobID string, results []JobItemResult) (int, error) {
 	finished := 0
 	err := s.InTx(ctx, func(tx *Tx) error {
@@ -281,11 +284,11 @@ func (s *Store) CompleteJobItems(ctx context.Context, jobID string, results []Jo
 			var res sql.Result
 			var err error
 			if r.Result != nil {
-				res, err = tx.Exec(ctx, `UPDATE sign_job_items SET state = 'done', result = ? WHERE job_id = ? AND idx = ? AND state = 'pending'`,
-					r.Result, jobID, r.Index)
+				res, err = tx.Exec(ctx, `UPDATE sign_job_items SET state = 'done', result = ?, input = ? WHERE job_id = ? AND idx = ? AND state = 'pending'`,
+					r.Result, []byte{}, jobID, r.Index)
 			} else {
-				res, err = tx.Exec(ctx, `UPDATE sign_job_items SET state = 'failed', error_code = ?, error_msg = ?
-					WHERE job_id = ? AND idx = ? AND state = 'pending'`, r.ErrorCode, r.ErrorMsg, jobID, r.Index)
+				res, err = tx.Exec(ctx, `UPDATE sign_job_items SET state = 'failed', error_code = ?, error_msg = ?, input = ?
+					WHERE job_id = ? AND idx = ? AND state = 'pending'`, r.ErrorCode, r.ErrorMsg, []byte{}, jobID, r.Index)
 			}
 			if err != nil {
 				return err

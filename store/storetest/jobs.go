@@ -236,6 +236,12 @@ func testJobItemsFinishOnce(t *testing.T, s *store.Store) {
 	if err != nil || len(all) != 4 || string(all[0].Result) != "s0" || all[2].State != store.ItemFailed || all[2].ErrorMsg != "bad PDF" {
 		t.Fatalf("items %+v, %v", all, err)
 	}
+	// Finished items no longer carry their input (for signDoc, the PDF).
+	for _, it := range all {
+		if len(it.Input) != 0 {
+			t.Fatalf("item %d (%s) keeps %d bytes of input", it.Index, it.State, len(it.Input))
+		}
+	}
 	got, _ := s.Job(ctx, "j1")
 	if got.Status != store.JobDone || got.Done != 3 || got.Failed != 1 {
 		t.Fatalf("job %+v", got)
