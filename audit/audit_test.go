@@ -826,3 +826,57 @@ func TestPanicInACommitDoesNotWedgeTheLog(t *testing.T) {
 		t.Fatalf("Verify = %+v, want 1 intact record", res)
 	}
 }
+
+// gateStore holds every append until release is closed.
+type gateStore struct {
+	*store.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateStore) AppendAuditWith(ctx context.Context, x store.AuditExtras, build func(store.AuditHead) ([]store.AuditRecord, error)) error {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.release
+	return g.Store.AppendAuditWith(ctx, x, build)
+}
+
+// A caller queued behind a slow commit may give up when its context ends
+// (a client gone, a deadline): it gets Unavailable at once, its record is
+// not written, and the callers around it are not disturbed.
+func TestQueuedCallerCanGiveUp(t *testing.T) {
+	st := &gateStore{Store: storetest.NewSQLite(t), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	l := openLog(t, st)
+	leader := make(chan error, 1)
+	go func() { leader <- l.Record(context.Background(), event(1)) }()
+	<-st.entered // the leader is inside its commit
+
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- l.Record(ctx, event(2)) }()
+	after := make(chan error, 1)
+	time.Sleep(20 * time.Millisecond) // queue event 2 before event 3
+	go func() { after <- l.Record(context.Background(), event(3)) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-gaveUp:
+		if errs.KindOf(err) != errs.Unavailable || !errors.Is(err, context.Canceled) {
+			t.Fatalf("the caller that gave up: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a queued caller could not give up while the commit was stuck")
+	}
+	close(st.release)
+	for _, ch := range []chan error{leader, after} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := mustVerify(t, l)
+	if !res.Intact() || res.Records != 2 {
+		t.Fatalf("Verify = %+v, want the 2 records of the callers that stayed", res)
+	}
+}

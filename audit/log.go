@@ -120,8 +120,10 @@ type request struct {
 	// wake (buffered) tells a queued caller that its record was committed
 	// or failed (done, err) or that it now leads.
 	wake chan struct{}
-	done bool
-	err  error
+	// taken: the record is in a batch being written (guarded by Log.mu,
+	// like done).
+	taken, done bool
+	err         error
 }
 
 // Open returns a Log over st. It reads the head once
@@ -193,11 +195,17 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 	}
 	l.mu.Unlock()
 	if !lead {
-		// A queued caller stays until its batch is written, even past its
-		// context: it may be handed the lead, and the commit skips records
-		// whose caller has gone. The wait is bounded by the leaders' write
-		// timeout.
-		<-r.wake
+		select {
+		case <-r.wake:
+		case <-ctx.Done():
+			if l.leave(r) {
+				l.m.failed()
+				return errs.Wrap(errs.Unavailable, "audit log unavailable", fmt.Errorf("audit: record %s: %w", e.Action, ctx.Err()))
+			}
+			// Too late to leave: the record is in a batch being written,
+			// or this caller was just handed the lead.
+			<-r.wake
+		}
 		l.mu.Lock()
 		done := r.done
 		l.mu.Unlock()
@@ -209,12 +217,33 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 	return r.err
 }
 
+// leave takes a waiting caller whose context ended out of the queue, if
+// its record is not in a batch already and it was not handed the lead
+// (then it must lead: the callers behind it wait for it).
+func (l *Log) leave(r *request) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.taken || (len(l.queue) > 0 && l.queue[0] == r) {
+		return false
+	}
+	for i, q := range l.queue {
+		if q == r {
+			l.queue = append(l.queue[:i], l.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // leadBatch is run by the caller at the head of the queue: it commits up
 // to maxBatch queued records (its own first), reports to each, and hands
 // the lead to the next caller in the queue, if any.
 func (l *Log) leadBatch() {
 	l.mu.Lock()
 	batch := append([]*request(nil), l.queue[:min(len(l.queue), l.maxBatch)]...)
+	for _, r := range batch {
+		r.taken = true
+	}
 	l.mu.Unlock()
 	// The lead is handed on even if the commit panics (the leader is a
 	// request goroutine whose panic the HTTP server recovers): otherwise
