@@ -255,16 +255,9 @@ func (a *API) asyncDoc(c *gin.Context) {
 		v.fail(c, err)
 		return
 	}
-	req, err := decodeSignDoc(rest, a.opts.MaxHashes)
+	req, p, ok := a.signDocRequest(c, v, rest)
 	rest = nil
-	if err != nil {
-		a.metrics.signatures(v.d, "signdoc", "rejected", 0)
-		v.fail(c, err)
-		return
-	}
-	p := principal(c)
-	if req.SAD, err = a.resolveSAD(p, req.CredentialID, req.SAD); err != nil {
-		v.fail(c, err)
+	if !ok {
 		return
 	}
 	n := req.count()

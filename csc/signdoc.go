@@ -73,16 +73,9 @@ func (a *API) signDoc(s DocSigner) gin.HandlerFunc {
 			v.fail(c, err)
 			return
 		}
-		req, err := decodeSignDoc(body, a.opts.MaxHashes)
+		req, p, ok := a.signDocRequest(c, v, body)
 		body = nil
-		if err != nil {
-			a.metrics.signatures(v.d, "signdoc", "rejected", 0)
-			v.fail(c, err)
-			return
-		}
-		p := principal(c)
-		if req.SAD, err = a.resolveSAD(p, req.CredentialID, req.SAD); err != nil {
-			v.fail(c, err)
+		if !ok {
 			return
 		}
 		n := req.count()
@@ -92,19 +85,34 @@ func (a *API) signDoc(s DocSigner) gin.HandlerFunc {
 			v.fail(c, err)
 			return
 		}
-		out := renderSignDoc(res)
 		failed := 0
-		for i, ferr := range res.Failures {
+		for _, ferr := range res.Failures {
 			if ferr != nil {
 				failed++
 				a.metrics.signatures(v.d, "signdoc", outcome(ferr), 1)
-				_, body := httpx.Status(v.recode(ferr), httpx.CSC)
-				out.Results[i] = itemResultJSON{Index: i, Status: "failed", Error: body.Error, Description: body.Description}
 			}
 		}
 		a.metrics.signatures(v.d, "signdoc", "success", n-failed)
-		c.JSON(http.StatusOK, out)
+		c.JSON(http.StatusOK, renderSignDoc(v, res))
 	}
+}
+
+// signDocRequest decodes a signDoc body (without the asynchronous members)
+// and resolves its SAD: the step the synchronous and asynchronous handlers
+// share. On failure it has answered and reports false.
+func (a *API) signDocRequest(c *gin.Context, v *version, body []byte) (*signDocReq, *sam.Principal, bool) {
+	req, err := decodeSignDoc(body, a.opts.MaxHashes)
+	if err != nil {
+		a.metrics.signatures(v.d, "signdoc", "rejected", 0)
+		v.fail(c, err)
+		return nil, nil, false
+	}
+	p := principal(c)
+	if req.SAD, err = a.resolveSAD(p, req.CredentialID, req.SAD); err != nil {
+		v.fail(c, err)
+		return nil, nil, false
+	}
+	return req, p, true
 }
 
 // signDocReq is the decoded request.
@@ -390,7 +398,7 @@ type validationInfoJSON struct {
 	Certificates []string `json:"certificates"`
 }
 
-func renderSignDoc(res *signdoc.Result) signDocResponse {
+func renderSignDoc(v *version, res *signdoc.Result) signDocResponse {
 	b64 := func(in [][]byte) []string {
 		out := make([]string, len(in))
 		for i, b := range in {
@@ -410,8 +418,12 @@ func renderSignDoc(res *signdoc.Result) signDocResponse {
 	}
 	if res.Failures != nil {
 		out.Results = make([]itemResultJSON, len(res.Failures))
-		for i := range out.Results {
+		for i, ferr := range res.Failures {
 			out.Results[i] = itemResultJSON{Index: i, Status: "signed"}
+			if ferr != nil {
+				_, body := httpx.Status(v.recode(ferr), httpx.CSC)
+				out.Results[i] = itemResultJSON{Index: i, Status: "failed", Error: body.Error, Description: body.Description}
+			}
 		}
 	}
 	return out
