@@ -326,10 +326,12 @@ func (s *Service) AcceptJob(ctx context.Context, p *Principal, r JobRequest) err
 		return err
 	}
 	fail := func(reason string, err error) error {
-		s.history(ctx, c, "job", r.AuthorizedHash, n, "failure:"+reason)
-		s.logFailure(ctx, p, c, r.AuthorizedHash, n, "failure:"+reason, r.Job.ID)
+		outcome := "failure:" + reason
 		s.record(ctx, audit.Event{Actor: "user:" + p.UserID, Action: "signature.job.accept", Object: "credential:" + c.ID,
-			Outcome: "failure:" + reason, Detail: map[string]string{"count": strconv.Itoa(n)}})
+			Outcome: outcome, Detail: map[string]string{"count": strconv.Itoa(n)}, With: store.AuditExtras{
+				History:    []store.HistoryEntry{s.historyEntry(c, "job", r.AuthorizedHash, n, outcome)},
+				Signatures: []store.SignatureRecord{s.failureRecord(p, c, r.AuthorizedHash, n, outcome, r.Job.ID)},
+			}})
 		return err
 	}
 	cert, err := s.usable(ctx, c)

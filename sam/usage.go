@@ -3,7 +3,8 @@ package sam
 // Usage counters, limits and the per-signature log, for the operator API
 // and the self-care portal. The counters move in the transaction that
 // consumes the SAD (store.ConsumeSADCounted), once per signing call; the
-// log gets one row per signature (what was signed, never the document).
+// log gets one row per call listing what was signed (never the document),
+// written with the call's audit record.
 
 import (
 	"context"
@@ -57,18 +58,6 @@ func (s *Service) signatureRecord(p *Principal, c *store.Credential, format stri
 func (s *Service) failureRecord(p *Principal, c *store.Credential, h crypto.Hash, n int, outcome, jobID string) store.SignatureRecord {
 	return store.SignatureRecord{ID: s.seqID("s-"), At: s.now(), CredentialID: c.ID, UserID: c.UserID,
 		Client: client(p), Format: "hash", HashAlgo: algoName(h), Count: n, Outcome: outcome, JobID: jobID}
-}
-
-// logFailure writes the failure row on its own, for paths that do not
-// carry it in an audit record.
-func (s *Service) logFailure(ctx context.Context, p *Principal, c *store.Credential, h crypto.Hash, n int, outcome, jobID string) {
-	us, ok := s.st.(usageStore)
-	if !ok {
-		return
-	}
-	if err := us.AddSignatureRecords(ctx, []store.SignatureRecord{s.failureRecord(p, c, h, n, outcome, jobID)}); err != nil {
-		s.log.Error("signature log", "credential", c.ID, "error", err)
-	}
 }
 
 // UsageView is a credential's counters.
