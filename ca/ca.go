@@ -158,11 +158,12 @@ func parseOID(s string) (asn1.ObjectIdentifier, error) {
 	return oid, nil
 }
 
-// Keys is the HSM as the CA sees it: keys are generated inside it and used
-// only through a crypto.Signer.
+// Keys is the HSM as the CA sees it: keys are generated inside it, used
+// only through a crypto.Signer, and destroyed when a new one goes unused.
 type Keys interface {
 	GenerateKey(ctx context.Context, id, algo string) (crypto.PublicKey, error)
 	Signer(ctx context.Context, id string) (crypto.Signer, error)
+	DestroyKey(ctx context.Context, id string) error
 }
 
 // Store is the persistence the CA needs; *store.Store satisfies it.

@@ -154,7 +154,9 @@ func hasEKU(c *x509.Certificate, want x509.ExtKeyUsage) bool {
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 
 // create generates the HSM key for role, has parent certify it and stores
-// the result (ErrConflict when another replica was faster).
+// the result (ErrConflict when another replica was faster). The new key is
+// destroyed again when it cannot be certified or another replica stored
+// its CA first, so a lost race leaves no unused key in the token.
 func (a *Authority) create(ctx context.Context, role string, parent *signerCert) (*signerCert, error) {
 	keyID := newKeyID(role)
 	algo := a.cfg.KeyAlgo
@@ -164,6 +166,35 @@ func (a *Authority) create(ctx context.Context, role string, parent *signerCert)
 	if _, err := a.keys.GenerateKey(ctx, keyID, algo); err != nil {
 		return nil, fmt.Errorf("ca: generate %s key: %w", role, err)
 	}
+	sc, err := a.certifyNew(ctx, role, keyID, parent)
+	if err != nil {
+		a.discardKey(ctx, role, keyID)
+		return nil, err
+	}
+	now := a.now()
+	if err := a.st.PutCA(ctx, store.CAEntry{Role: role, KeyID: keyID, CertDER: sc.cert.Raw, CreatedAt: now}, false); err != nil {
+		// Only a conflict says for sure that the entry is not ours; after
+		// any other error the row may have been committed, and a CA entry
+		// whose key is gone would stop every start-up.
+		if errors.Is(err, store.ErrConflict) {
+			a.discardKey(ctx, role, keyID)
+		}
+		return nil, fmt.Errorf("ca: store %s: %w", role, err)
+	}
+	if role != RoleRoot {
+		if err := a.st.InsertCert(ctx, a.certRecord(sc.cert, parent.role, "ca:"+role, now), ""); err != nil {
+			return nil, fmt.Errorf("ca: store %s certificate: %w", role, err)
+		}
+	}
+	a.log.Info("ca: created", "role", role, "key_id", keyID, "subject", sc.cert.Subject.String(), "serial", serialHex(sc.cert.SerialNumber))
+	_ = a.record(ctx, "system", "ca.created", "cert:"+serialHex(sc.cert.SerialNumber), "success",
+		map[string]string{"role": role, "key_id": keyID, "subject": sc.cert.Subject.String()})
+	return sc, nil
+}
+
+// certifyNew has parent (the key itself for the root) certify the new
+// HSM key keyID for role.
+func (a *Authority) certifyNew(ctx context.Context, role, keyID string, parent *signerCert) (*signerCert, error) {
 	signer, err := a.keys.Signer(ctx, keyID)
 	if err != nil {
 		return nil, fmt.Errorf("ca: %s key %s: %w", role, keyID, err)
@@ -180,19 +211,15 @@ func (a *Authority) create(ctx context.Context, role string, parent *signerCert)
 	if sc.cert, err = a.signCert(tmpl, signer.Public(), issuer, func(c *x509.Certificate) error { return checkRole(role, c) }); err != nil {
 		return nil, fmt.Errorf("ca: certify %s: %w", role, err)
 	}
-	now := a.now()
-	if err := a.st.PutCA(ctx, store.CAEntry{Role: role, KeyID: keyID, CertDER: sc.cert.Raw, CreatedAt: now}, false); err != nil {
-		return nil, fmt.Errorf("ca: store %s: %w", role, err)
-	}
-	if role != RoleRoot {
-		if err := a.st.InsertCert(ctx, a.certRecord(sc.cert, parent.role, "ca:"+role, now), ""); err != nil {
-			return nil, fmt.Errorf("ca: store %s certificate: %w", role, err)
-		}
-	}
-	a.log.Info("ca: created", "role", role, "key_id", keyID, "subject", sc.cert.Subject.String(), "serial", serialHex(sc.cert.SerialNumber))
-	_ = a.record(ctx, "system", "ca.created", "cert:"+serialHex(sc.cert.SerialNumber), "success",
-		map[string]string{"role": role, "key_id": keyID, "subject": sc.cert.Subject.String()})
 	return sc, nil
+}
+
+// discardKey destroys a CA key that was generated but will not be used.
+// Failing to is not fatal: the key stays unused in the token.
+func (a *Authority) discardKey(ctx context.Context, role, keyID string) {
+	if err := a.keys.DestroyKey(context.WithoutCancel(ctx), keyID); err != nil {
+		a.log.Warn("ca: unused key left in the HSM", "role", role, "key_id", keyID, "error", err)
+	}
 }
 
 // reissueService certifies the existing OCSP or TSA key again before its

@@ -2,6 +2,7 @@ package ca_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/x509"
 	"errors"
@@ -470,5 +471,61 @@ func TestOpenRenewsExpiringResponderAndTSACertificates(t *testing.T) {
 	}
 	if again := e.open(t); !again.OCSPCertificate().Equal(a.OCSPCertificate()) {
 		t.Fatal("renewed twice")
+	}
+}
+
+// racingStore answers the first CA lookup of each role with ErrNotFound,
+// as a replica starting at the same instant as another one sees it.
+type racingStore struct {
+	ca.Store
+	seen map[string]bool
+}
+
+func (s *racingStore) CA(ctx context.Context, role string) (store.CAEntry, error) {
+	if !s.seen[role] {
+		s.seen[role] = true
+		return store.CAEntry{}, store.ErrNotFound
+	}
+	return s.Store.CA(ctx, role)
+}
+
+// recordingKeys notes the ids of the keys it generates.
+type recordingKeys struct {
+	ca.Keys
+	generated []string
+}
+
+func (k *recordingKeys) GenerateKey(ctx context.Context, id, algo string) (crypto.PublicKey, error) {
+	k.generated = append(k.generated, id)
+	return k.Keys.GenerateKey(ctx, id, algo)
+}
+
+// TestLostBootstrapRaceLeavesNoKey: a replica that finds no CA, generates
+// keys and then loses the store race to another replica loads the winner's
+// hierarchy and destroys the keys it made.
+func TestLostBootstrapRaceLeavesNoKey(t *testing.T) {
+	e := newEnv(t) // the other replica: its hierarchy is stored
+	ctx := context.Background()
+	keys := &recordingKeys{Keys: e.keys}
+	a, err := ca.Open(ctx, e.cfg, keys, &racingStore{Store: e.st, seen: map[string]bool{}},
+		ca.WithAudit(e.audit), ca.WithLogger(quiet()))
+	if err != nil {
+		t.Fatalf("open after a lost race: %v", err)
+	}
+	if !a.Root().Equal(e.a.Root()) || !a.Issuer().Equal(e.a.Issuer()) ||
+		!a.OCSPCertificate().Equal(e.a.OCSPCertificate()) || !a.TSACertificate().Equal(e.a.TSACertificate()) {
+		t.Fatal("the loser did not load the winner's hierarchy")
+	}
+	if len(keys.generated) != 4 {
+		t.Fatalf("generated %d keys, want one per role (4): %v", len(keys.generated), keys.generated)
+	}
+	for _, id := range keys.generated {
+		if _, err := e.keys.Signer(ctx, id); err == nil {
+			t.Errorf("key %s of the lost race is still in the HSM", id)
+		}
+	}
+	// The winner's keys still sign: issue a certificate through the loser.
+	if _, err := a.Issue(ctx, holder(e.credentialKey(t))); err != nil {
+		t.Fatalf("issue after the race: %v", err)
 	}
 }
