@@ -25,6 +25,7 @@ import (
 	"github.com/sigillo/sigillo/cms"
 	"github.com/sigillo/sigillo/cscclient"
 	"github.com/sigillo/sigillo/pades"
+	"github.com/sigillo/sigillo/pades/revfetch"
 	"github.com/sigillo/sigillo/signdoc"
 )
 
@@ -33,12 +34,14 @@ func init() {
 }
 
 const signUsage = `usage: sigillo sign --server URL --user USER [--credential ID] --pin PIN [--otp OTP]
-                   [--level B-B|B-T] --out DIR|FILE.pdf IN.pdf [IN.pdf ...]
+                   [--level B-B|B-T|B-LT|B-LTA] --out DIR|FILE.pdf IN.pdf [IN.pdf ...]
 
 Signs each input as a PAdES signature with a credential of a remote CSC v2
 service. The PDFs stay local: only the hashes to sign are sent, with one
 credentials/authorize for the whole batch (the SAD is bound to them) and
-signatures/signHash; B-T adds a time-stamp from the service.
+signatures/signHash; B-T adds a time-stamp from the service; B-LT adds the
+validation data (certificates, OCSP responses or CRLs fetched from the URLs
+in the certificates) in a /DSS; B-LTA then a document time-stamp.
 
   --server URL       service root (e.g. https://sign.example)
   --user USER        login name; the password comes from --password or
@@ -46,7 +49,7 @@ signatures/signHash; B-T adds a time-stamp from the service.
   --credential ID    credential to sign with (default: the only one)
   --pin PIN          signature PIN (or SIGILLO_SIGN_PIN)
   --otp OTP          one-time password, when the credential needs one
-  --level L          B-B (default) or B-T
+  --level L          B-B (default), B-T, B-LT or B-LTA
   --out PATH         output directory, or the output file for one input
   --quiet            no progress on stderr
 
@@ -118,11 +121,8 @@ func parseSignFlags(args []string, stderr io.Writer) (*signOptions, error) {
 		problems = append(problems, "no input PDF")
 	}
 	l, err := signdoc.ParseLevel(*level)
-	switch {
-	case err != nil:
-		problems = append(problems, fmt.Sprintf("--level %q: want B-B or B-T", *level))
-	case l > pades.BT:
-		problems = append(problems, fmt.Sprintf("--level %s: sign produces B-B or B-T (B-LT/B-LTA: use the service's signDoc)", l))
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("--level %q: want B-B, B-T, B-LT or B-LTA", *level))
 	}
 	o.level = l
 	if strings.HasSuffix(strings.ToLower(o.out), ".pdf") && len(o.inputs) > 1 {
@@ -285,6 +285,11 @@ func signBatch(ctx context.Context, o *signOptions, outs []string, stdout, stder
 		if err := pades.Embed(j.tmp, j.prep, der); err != nil {
 			return fmt.Errorf("%s: %w", j.in, err)
 		}
+		if o.level >= pades.BLT {
+			if err := j.extend(ctx, o.level, c, chain); err != nil {
+				return fmt.Errorf("%s: %w", j.in, err)
+			}
+		}
 		if err := j.tmp.Sync(); err != nil {
 			return fmt.Errorf("%s: %w", j.out, err)
 		}
@@ -299,6 +304,41 @@ func signBatch(ctx context.Context, o *signOptions, outs []string, stdout, stder
 		prog.step("signed")
 	}
 	return nil
+}
+
+// extend adds B-LT's /DSS (validation data fetched from the certificates'
+// OCSP and CRL URLs) and, for B-LTA, a document time-stamp from the
+// service, each as an incremental update written to a new temporary file
+// that replaces j.tmp.
+func (j *signJob) extend(ctx context.Context, level pades.Level, ts cms.Timestamper, chain []*x509.Certificate) error {
+	step := func(write func(in *os.File, size int64, out *os.File) error) error {
+		st, err := j.tmp.Stat()
+		if err != nil {
+			return err
+		}
+		next, err := os.CreateTemp(filepath.Dir(j.out), ".sigillo-sign-*.pdf")
+		if err != nil {
+			return err
+		}
+		if err := write(j.tmp, st.Size(), next); err != nil {
+			next.Close()
+			os.Remove(next.Name())
+			return err
+		}
+		j.tmp.Close()
+		os.Remove(j.tmp.Name())
+		j.tmp = next
+		return nil
+	}
+	err := step(func(in *os.File, size int64, out *os.File) error {
+		return pades.AddDSS(ctx, in, size, out, &revfetch.Fetcher{}, chain)
+	})
+	if err != nil || level < pades.BLTA {
+		return err
+	}
+	return step(func(in *os.File, size int64, out *os.File) error {
+		return pades.AddDocTimeStamp(ctx, in, size, out, ts, crypto.SHA256, 0)
+	})
 }
 
 // signPrepare writes the prepared PDF to a temporary file next to the

@@ -90,6 +90,42 @@ func TestSignCommand(t *testing.T) {
 		}
 	})
 
+	// B-LT and B-LTA: the validation data comes from the URLs in the
+	// certificates (the CA's OCSP responder and CRLs on env.URL), the
+	// document time-stamp from the service.
+	for _, lv := range []struct {
+		level string
+		want  signdoctest.PDFWant
+	}{
+		{"B-LT", signdoctest.PDFWant{Sigs: 1, SignatureTimestamps: 1, DSS: true, TrailingUpdate: true}},
+		{"B-LTA", signdoctest.PDFWant{Sigs: 1, DTS: 1, SignatureTimestamps: 1, DSS: true}},
+	} {
+		t.Run("batch_"+lv.level, func(t *testing.T) {
+			out := filepath.Join(dir, "signed-"+lv.level)
+			code, _, stderr := sign(append([]string{"--server", env.URL, "--user", user, "--credential", cred.CredentialID,
+				"--pin", signdoctest.PIN, "--level", lv.level, "--out", out, "--quiet"}, inputs[:2]...)...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, stderr)
+			}
+			for _, in := range inputs[:2] {
+				name := strings.TrimSuffix(filepath.Base(in), ".pdf") + "-signed.pdf"
+				signed, err := os.ReadFile(filepath.Join(out, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				orig, _ := os.ReadFile(in)
+				if !bytes.HasPrefix(signed, orig) {
+					t.Fatalf("%s is not an incremental update of %s", name, in)
+				}
+				v.CheckPDF(t, "cli-"+lv.level+"-"+name, signed, lv.want)
+			}
+			left, _ := filepath.Glob(filepath.Join(out, ".sigillo-sign-*"))
+			if len(left) != 0 {
+				t.Errorf("temporary files left: %v", left)
+			}
+		})
+	}
+
 	t.Run("one_file_in_process_flags_after_input", func(t *testing.T) {
 		t.Setenv("SIGILLO_SIGN_PASSWORD", signdoctest.Password)
 		out := filepath.Join(dir, "one.pdf")
@@ -126,7 +162,7 @@ func TestSignCommand(t *testing.T) {
 		for _, args := range [][]string{
 			{"--user", user, "--out", dir, inputs[0]},
 			{"--server", env.URL, "--user", user, "--out", dir},
-			{"--server", env.URL, "--user", user, "--level", "B-LTA", "--out", dir, inputs[0]},
+			{"--server", env.URL, "--user", user, "--level", "B-LTX", "--out", dir, inputs[0]},
 			{"--server", env.URL, "--user", user, "--out", filepath.Join(dir, "x.pdf"), inputs[0], inputs[1]},
 		} {
 			if code, _, stderr := sign(args...); code != 2 {
