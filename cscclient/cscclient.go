@@ -189,6 +189,25 @@ func (ci *CredentialInfo) Chain() ([]*x509.Certificate, error) {
 	return out, nil
 }
 
+// OTPBySMS reports whether the credential's OTP is sent out of band (an
+// OTP object without a generator: the client calls getChallenge and then
+// sends the code it received), as opposed to one the holder's app
+// generates (generator "totp").
+func (ci *CredentialInfo) OTPBySMS() bool {
+	for _, o := range ci.Auth.Objects {
+		if strings.EqualFold(o.ID, "OTP") {
+			return o.Generator == ""
+		}
+	}
+	return false
+}
+
+// Challenge asks the service to send the credential's one-time password
+// to the holder (credentials/getChallenge).
+func (c *Client) Challenge(ctx context.Context, credentialID string) error {
+	return c.call(ctx, "credentials/getChallenge", map[string]string{"credentialID": credentialID, "authObjectID": "OTP"}, nil)
+}
+
 // NeedsOTP reports whether authorize needs an OTP value.
 func (ci *CredentialInfo) NeedsOTP() bool {
 	for _, o := range ci.Auth.Objects {

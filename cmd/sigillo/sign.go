@@ -9,6 +9,7 @@ package main
 // signatures/timestamp.
 
 import (
+	"bufio"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -48,7 +49,10 @@ in the certificates) in a /DSS; B-LTA then a document time-stamp.
                      the SIGILLO_SIGN_PASSWORD environment variable
   --credential ID    credential to sign with (default: the only one)
   --pin PIN          signature PIN (or SIGILLO_SIGN_PIN)
-  --otp OTP          one-time password, when the credential needs one
+  --otp OTP          one-time password, when the credential needs one; for
+                     a credential whose OTP comes by SMS, without --otp the
+                     service is asked to send it and the code is read from
+                     standard input
   --level L          B-B (default), B-T, B-LT or B-LTA
   --out PATH         output directory, or the output file for one input
   --quiet            no progress on stderr
@@ -60,7 +64,7 @@ batch), 2 usage error.
 func signMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return runSign(ctx, args, os.Stdout, os.Stderr)
+	return runSign(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 }
 
 // signOptions are the parsed flags.
@@ -134,7 +138,7 @@ func parseSignFlags(args []string, stderr io.Writer) (*signOptions, error) {
 	return o, nil
 }
 
-func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runSign(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o, err := parseSignFlags(args, stderr)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -147,7 +151,7 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sigillo sign: %v\n", err)
 		return 2
 	}
-	if err := signBatch(ctx, o, outs, stdout, stderr); err != nil {
+	if err := signBatch(ctx, o, outs, stdin, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "sigillo sign: %v\n", err)
 		return 1
 	}
@@ -195,7 +199,7 @@ type signJob struct {
 // signHashChunk bounds the hashes of one signHash call (servers cap it).
 const signHashChunk = 500
 
-func signBatch(ctx context.Context, o *signOptions, outs []string, stdout, stderr io.Writer) (err error) {
+func signBatch(ctx context.Context, o *signOptions, outs []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	c := &cscclient.Client{BaseURL: o.server}
 	if err := c.Login(ctx, o.user, o.password); err != nil {
 		return err
@@ -218,8 +222,8 @@ func signBatch(ctx context.Context, o *signOptions, outs []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	if info.NeedsOTP() && o.otp == "" {
-		return errors.New("the credential needs an OTP: give --otp")
+	if info.NeedsOTP() && o.otp == "" && !info.OTPBySMS() {
+		return errors.New("the credential needs an OTP from the authenticator app: give --otp")
 	}
 	n := len(o.inputs)
 	if info.Multisign > 0 && n > info.Multisign {
@@ -253,6 +257,13 @@ func signBatch(ctx context.Context, o *signOptions, outs []string, stdout, stder
 		}
 		digests[i] = j.attrs.Digest()
 		prog.step("prepared")
+	}
+	if info.NeedsOTP() && o.otp == "" {
+		// Asked for only now, after the documents are prepared, so the
+		// code is fresh (it expires within minutes) when authorize sends it.
+		if o.otp, err = askSMSOTP(ctx, c, o.credential, stdin, stderr); err != nil {
+			return err
+		}
 	}
 	sad, err := c.Authorize(ctx, cscclient.AuthorizeRequest{CredentialID: o.credential, NumSignatures: n,
 		Hashes: digests, Hash: crypto.SHA256, PIN: o.pin, OTP: o.otp, Description: fmt.Sprintf("sigillo sign: %d PDF documents", n)})
@@ -304,6 +315,24 @@ func signBatch(ctx context.Context, o *signOptions, outs []string, stdout, stder
 		prog.step("signed")
 	}
 	return nil
+}
+
+// askSMSOTP has the service send the credential's OTP by SMS and reads
+// the code from stdin.
+func askSMSOTP(ctx context.Context, c *cscclient.Client, credentialID string, stdin io.Reader, stderr io.Writer) (string, error) {
+	if err := c.Challenge(ctx, credentialID); err != nil {
+		return "", err
+	}
+	fmt.Fprint(stderr, "A one-time password was sent by SMS. Code: ")
+	line, err := bufio.NewReader(io.LimitReader(stdin, 1024)).ReadString('\n')
+	code := strings.TrimSpace(line)
+	if code == "" {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("no code given")
+		}
+		return "", fmt.Errorf("reading the OTP: %w", err)
+	}
+	return code, nil
 }
 
 // extend adds B-LT's /DSS (validation data fetched from the certificates'
