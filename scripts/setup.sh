@@ -3,7 +3,7 @@
 # missing. Runs apt-get as root, or through sudo. Go itself is assumed.
 set -euo pipefail
 pkgs=(softhsm2 opensc p11-kit p11-kit-modules openssl ca-certificates
-      poppler-utils qpdf libnss3-tools postgresql chromium)
+      poppler-utils qpdf libnss3-tools postgresql chromium python3-aiosmtpd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
