@@ -12,6 +12,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"reflect"
@@ -55,6 +56,7 @@ type Config struct {
 	CA     CA     `yaml:"ca"`
 	Auth   Auth   `yaml:"auth"`
 	OTP    OTP    `yaml:"otp"`
+	Email  Email  `yaml:"email"`
 	Batch  Batch  `yaml:"batch"`
 	Async  Async  `yaml:"async"`
 
@@ -128,6 +130,22 @@ type OTP struct {
 	SMSSender string `yaml:"sms_sender"`
 	// WebhookURL receives a POST per SMS when SMSSender is "webhook".
 	WebhookURL string `yaml:"webhook_url"`
+}
+
+// Email configures outgoing e-mail: address verification links and the
+// encrypted envelope with PUK and ERC.
+type Email struct {
+	// Sender is "outbox" (dev: stored, listed by GET /admin/v1/emails) or
+	// "smtp".
+	Sender string `yaml:"sender"`
+	// SMTPURL is the submission server when Sender is "smtp":
+	// smtps://user@host:465 (TLS), smtp://user@host:587 (STARTTLS,
+	// required), or smtp://127.0.0.1:25?tls=none for a relay on loopback.
+	SMTPURL string `yaml:"smtp_url"`
+	// SMTPPassword authenticates the URL's user (AUTH PLAIN, over TLS only).
+	SMTPPassword Secret `yaml:"smtp_password"`
+	// From is the sender address, e.g. "sigillo <noreply@example.com>".
+	From string `yaml:"from"`
 }
 
 // Batch bounds batch signing.
@@ -238,6 +256,7 @@ func Default() *Config {
 			PINMaxTries: 3,
 		},
 		OTP:   OTP{Digits: 6, Period: Duration(30 * time.Second), SMSTTL: Duration(60 * time.Second), SMSSender: "outbox"},
+		Email: Email{Sender: "outbox", From: "sigillo <noreply@localhost>"},
 		Batch: Batch{MaxHashes: 1000, MaxDocumentBytes: 200 << 20, IdempotencyTTL: Duration(24 * time.Hour)},
 		Async: Async{Workers: 2, Lease: Duration(15 * time.Second), ValidityPeriod: Duration(time.Hour), MaxValidityPeriod: Duration(24 * time.Hour),
 			CallbackTimeout: Duration(10 * time.Second), CallbackAttempts: 5},
@@ -606,6 +625,21 @@ func (c *Config) validate() []Problem {
 		}
 	default:
 		add("otp.sms_sender", "must be outbox or webhook")
+	}
+	switch c.Email.Sender {
+	case "outbox":
+		if c.Mode == "production" {
+			add("email.sender", "the dev outbox is not for production; use smtp")
+		}
+	case "smtp":
+		if u, err := url.Parse(c.Email.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			add("email.smtp_url", "must be smtp://host:port or smtps://host:port when email.sender is smtp")
+		}
+	default:
+		add("email.sender", "must be outbox or smtp")
+	}
+	if _, err := mail.ParseAddress(c.Email.From); err != nil {
+		add("email.from", "must be an e-mail address, e.g. \"sigillo <noreply@example.com>\"")
 	}
 	if c.Overload.MaxInFlight < 1 {
 		add("overload.max_in_flight", "must be at least 1")

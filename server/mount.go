@@ -14,6 +14,7 @@ import (
 	"github.com/sigillo/sigillo/cahttp"
 	"github.com/sigillo/sigillo/csc"
 	"github.com/sigillo/sigillo/enroll"
+	"github.com/sigillo/sigillo/enroll/smtpmail"
 	"github.com/sigillo/sigillo/internal/httpx"
 	"github.com/sigillo/sigillo/jobs"
 	"github.com/sigillo/sigillo/jobs/callbackhttp"
@@ -66,6 +67,12 @@ func (a *App) mount(ctx context.Context) error {
 		sms = smshttp.New(cfg.OTP.WebhookURL, "")
 	} else {
 		sms = otp.NewOutbox(a.Store, nil)
+	}
+	var mailer enroll.Mailer = enroll.OutboxMailer{St: a.Store}
+	if cfg.Email.Sender == "smtp" {
+		if mailer, err = smtpmail.New(smtpmail.Config{URL: cfg.Email.SMTPURL, Password: cfg.Email.SMTPPassword.Value, From: cfg.Email.From}); err != nil {
+			return fmt.Errorf("email: %w", err)
+		}
 	}
 	iss := caIssuer{ca: authority, qualified: true}
 	rules, err := ratelimit.ParseRules(cfg.RateLimit.Rules())
@@ -138,7 +145,7 @@ func (a *App) mount(ctx context.Context) error {
 	caRoutes.Register(a.engine)
 
 	enr, err := enroll.New(enroll.Config{PublicURL: cfg.PublicURL}, enroll.Deps{Store: a.Store, SAM: svc, Status: iss,
-		Mailer: enroll.OutboxMailer{St: a.Store}, SMS: sms, Audit: log, Log: a.Log})
+		Mailer: mailer, SMS: sms, Audit: log, Log: a.Log})
 	if err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}
@@ -151,7 +158,11 @@ func (a *App) mount(ctx context.Context) error {
 
 	adminGroup := a.engine.Group("/admin/v1", httpx.RequireToken(cfg.AdminToken.Value))
 	admin.New(svc, a.Store, a.Log).Register(adminGroup)
-	admin.RegisterIdentifications(adminGroup, enr, a.Store, a.Log)
+	var emails admin.Emails // the dev outbox's list, only when it is the mailer
+	if cfg.Email.Sender == "outbox" {
+		emails = a.Store
+	}
+	admin.RegisterIdentifications(adminGroup, enr, emails, a.Log)
 	admin.RegisterClients(adminGroup, svc, a.Log)
 	admin.NewUsage(svc, a.Log).Register(adminGroup)
 	caRoutes.RegisterAdmin(adminGroup)

@@ -1,0 +1,83 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/quotedprintable"
+	"net/http"
+	"net/url"
+	"regexp"
+	"testing"
+
+	"github.com/sigillo/sigillo/config"
+	"github.com/sigillo/sigillo/internal/smtptest"
+	"github.com/sigillo/sigillo/server/servertest"
+)
+
+// TestRegistrationMailGoesThroughSMTP: with email.sender "smtp" the
+// assembled replica sends a registration's verification e-mail through a
+// real SMTP server (a relay on loopback), not to the dev outbox, and the
+// link in it verifies the address.
+func TestRegistrationMailGoesThroughSMTP(t *testing.T) {
+	relay := smtptest.Start(t, smtptest.Plain, "")
+	srv := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
+		c.Email.Sender = "smtp"
+		c.Email.SMTPURL = fmt.Sprintf("smtp://127.0.0.1:%d?tls=none", relay.Port)
+		c.Email.From = "sigillo <noreply@sigillo.test>"
+	}})
+	post := func(path string, body any, want int) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		resp, err := http.Post(srv.URL+path, "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != want {
+			out, _ := io.ReadAll(resp.Body)
+			t.Fatalf("POST %s: %d %s", path, resp.StatusCode, out)
+		}
+	}
+	post("/selfcare/v1/register", map[string]any{"email": "anna.neri@example.test", "password": "Sunny-Day-2026",
+		"passwordConfirm": "Sunny-Day-2026", "country": "IT", "consentProcessing": true}, http.StatusCreated)
+
+	msgs := relay.Messages(t)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages at the SMTP server, want the verification e-mail", len(msgs))
+	}
+	m := msgs[0]
+	to, _ := m.Header.AddressList("To")
+	from, _ := m.Header.AddressList("From")
+	if len(to) != 1 || to[0].Address != "anna.neri@example.test" || len(from) != 1 || from[0].Address != "noreply@sigillo.test" {
+		t.Fatalf("headers: %v", m.Header)
+	}
+	body, err := io.ReadAll(quotedprintable.NewReader(m.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(regexp.QuoteMeta(srv.Config.PublicURL) + `/portal/verify\?token=[A-Za-z0-9_-]+`).Find(body)
+	if link == nil {
+		t.Fatalf("no verification link in:\n%s", body)
+	}
+	u, _ := url.Parse(string(link))
+	post("/selfcare/v1/verify", map[string]any{"token": u.Query().Get("token")}, http.StatusOK)
+
+	// The development outbox is not the mailer: its list is not served.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/admin/v1/emails", nil)
+	req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	json.NewDecoder(resp.Body).Decode(&e)
+	if resp.StatusCode != http.StatusNotFound || e.Description != "The mailer is not the dev outbox" {
+		t.Fatalf("GET /admin/v1/emails with the SMTP mailer: %d %+v", resp.StatusCode, e)
+	}
+}
