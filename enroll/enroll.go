@@ -84,7 +84,8 @@ type Mail struct {
 	Attachment        []byte
 }
 
-// Mailer delivers e-mail. OutboxMailer is the development one.
+// Mailer delivers e-mail. OutboxMailer is the development one;
+// enroll/smtpmail delivers through an SMTP server.
 type Mailer interface {
 	Send(ctx context.Context, m Mail) error
 }
