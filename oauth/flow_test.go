@@ -434,10 +434,7 @@ func TestConsent_smsOTPBoundToHashes(t *testing.T) {
 	cl := s.appClient()
 	cb := s.cb.URL("/cb")
 	v, ch := pkce("s")
-	d := sha256.Sum256([]byte("doc"))
-	q := url.Values{"response_type": {"code"}, "client_id": {cl.ID}, "redirect_uri": {cb}, "scope": {"credential"},
-		"code_challenge": {ch}, "code_challenge_method": {"S256"}, "credentialID": {cc.CredentialID},
-		"hashes": {base64.RawURLEncoding.EncodeToString(d[:])}, "hashAlgorithmOID": {"2.16.840.1.101.3.4.2.1"}}
+	q := credentialQuery(cl.ID, cb, ch, cc.CredentialID, "doc")
 	a := s.agent()
 	f := a.get(s.authorizeURL(q)).hidden(t)
 	f.Set("username", "alice")

@@ -242,6 +242,15 @@ func (p page) hidden(t *testing.T) url.Values {
 	return v
 }
 
+// credentialQuery is an authorization request for scope credential bound
+// to the SHA-256 digest of doc.
+func credentialQuery(clientID, cb, challenge, credentialID, doc string) url.Values {
+	d := sha256.Sum256([]byte(doc))
+	return url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {cb}, "scope": {"credential"},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "credentialID": {credentialID},
+		"hashes": {base64.RawURLEncoding.EncodeToString(d[:])}, "hashAlgorithmOID": {"2.16.840.1.101.3.4.2.1"}}
+}
+
 // authorizeURL builds an authorization request.
 func (s *stack) authorizeURL(params url.Values) string {
 	return s.URL + oauth.Base + "/authorize?" + params.Encode()

@@ -43,6 +43,9 @@ func same(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byt
 
 // view is what the templates get.
 type view struct {
+	// Lang is "en" or "it" (set by render); Title, Error and Flash are
+	// English texts the layout translates.
+	Lang       string
 	Title      string
 	Stylesheet string
 	Error      string
@@ -63,6 +66,7 @@ func (s *Server) render(c *gin.Context, status int, page string, v *view) {
 	if s.cfg.PortalStylesheet != "-" {
 		v.Stylesheet = s.cfg.PortalStylesheet
 	}
+	v.Lang = lang(c, v.Req)
 	var buf bytes.Buffer
 	if err := s.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.Error("oauth page", "page", page, "error", err)
