@@ -75,6 +75,7 @@ var (
 	oidQcSSCD       = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 4}
 	oidQcType       = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 6}
 	oidQcTypeESign  = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 6, 1}
+	oidQcTypeESeal  = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 6, 2}
 	// ETSI EN 319 411-2 QCP-n-qscd and EN 319 411-1 NCP policies.
 	oidPolicyQCPnQSCD = asn1.ObjectIdentifier{0, 4, 0, 194112, 1, 2}
 	oidPolicyNCP      = asn1.ObjectIdentifier{0, 4, 0, 2042, 1, 1}
@@ -98,22 +99,76 @@ func qcStatements() []byte {
 }
 
 // IsQualified reports whether c carries the QcCompliance statement.
-func IsQualified(c *x509.Certificate) bool {
+func IsQualified(c *x509.Certificate) bool { return qcOf(c).compliance }
+
+// Signature qualifiers (CSC v2 signatureQualifier): the kind of signature
+// a certificate makes, from its ETSI EN 319 412-5 statements.
+const (
+	// Signatures of natural persons.
+	QualifierQES   = "eu_eidas_qes"   // qualified certificate, key on a QSCD
+	QualifierAESQC = "eu_eidas_aesqc" // advanced, with a qualified certificate
+	QualifierAES   = "eu_eidas_aes"   // advanced
+	// Seals of legal persons (QcType eseal), likewise.
+	QualifierQESeal   = "eu_eidas_qeseal"
+	QualifierAESealQC = "eu_eidas_aesealqc"
+	QualifierAESeal   = "eu_eidas_aeseal"
+)
+
+// Qualifiers lists every signature qualifier SignatureQualifier returns.
+var Qualifiers = []string{QualifierQES, QualifierAESQC, QualifierAES, QualifierQESeal, QualifierAESealQC, QualifierAESeal}
+
+// SignatureQualifier names the kind of signature c makes: QcCompliance
+// with QcSSCD is qualified, QcCompliance alone advanced with a qualified
+// certificate, no QcCompliance advanced; QcType eseal makes it a seal
+// (no QcType means esign, EN 319 412-5 4.2.3).
+func SignatureQualifier(c *x509.Certificate) string {
+	qc := qcOf(c)
+	switch {
+	case qc.compliance && qc.sscd && qc.seal:
+		return QualifierQESeal
+	case qc.compliance && qc.sscd:
+		return QualifierQES
+	case qc.compliance && qc.seal:
+		return QualifierAESealQC
+	case qc.compliance:
+		return QualifierAESQC
+	case qc.seal:
+		return QualifierAESeal
+	}
+	return QualifierAES
+}
+
+// qcFacts are the statements of a certificate that matter here.
+type qcFacts struct{ compliance, sscd, seal bool }
+
+// qcOf reads c's QCStatements; a malformed extension counts as none.
+func qcOf(c *x509.Certificate) qcFacts {
+	var f qcFacts
 	for _, e := range c.Extensions {
 		if !e.Id.Equal(oidQCStatement) {
 			continue
 		}
 		var sts []qcStatement
 		if _, err := asn1.Unmarshal(e.Value, &sts); err != nil {
-			return false
+			return qcFacts{}
 		}
 		for _, s := range sts {
-			if s.ID.Equal(oidQcCompliance) {
-				return true
+			switch {
+			case s.ID.Equal(oidQcCompliance):
+				f.compliance = true
+			case s.ID.Equal(oidQcSSCD):
+				f.sscd = true
+			case s.ID.Equal(oidQcType):
+				var types []asn1.ObjectIdentifier
+				if _, err := asn1.Unmarshal(s.Info.FullBytes, &types); err == nil {
+					for _, t := range types {
+						f.seal = f.seal || t.Equal(oidQcTypeESeal)
+					}
+				}
 			}
 		}
 	}
-	return false
+	return f
 }
 
 func (r IssueRequest) validate() error {

@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"math/big"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,6 +71,9 @@ func TestIssue(t *testing.T) {
 			}
 			if got := ca.IsQualified(cert); got != qualified {
 				t.Errorf("IsQualified = %v", got)
+			}
+			if got, want := ca.SignatureQualifier(cert), map[bool]string{true: ca.QualifierQES, false: ca.QualifierAES}[qualified]; got != want {
+				t.Errorf("SignatureQualifier = %s, want %s", got, want)
 			}
 			wantPolicy := asn1.ObjectIdentifier{0, 4, 0, 2042, 1, 1}
 			if qualified {
@@ -175,4 +180,64 @@ func TestIssueCSR(t *testing.T) {
 			t.Fatalf("got %v, want Invalid", err)
 		}
 	})
+}
+
+// TestSignatureQualifierFromStatements: each combination of QcCompliance,
+// QcSSCD and QcType gives its qualifier; a malformed extension counts as
+// no statement.
+func TestSignatureQualifierFromStatements(t *testing.T) {
+	oid := func(a ...int) asn1.ObjectIdentifier { return asn1.ObjectIdentifier(a) }
+	type st struct {
+		ID   asn1.ObjectIdentifier
+		Info asn1.RawValue `asn1:"optional"`
+	}
+	typ := func(t ...asn1.ObjectIdentifier) st {
+		b, _ := asn1.Marshal(t)
+		return st{ID: oid(0, 4, 0, 1862, 1, 6), Info: asn1.RawValue{FullBytes: b}}
+	}
+	compliance, sscd := st{ID: oid(0, 4, 0, 1862, 1, 1)}, st{ID: oid(0, 4, 0, 1862, 1, 4)}
+	esign, eseal := oid(0, 4, 0, 1862, 1, 6, 1), oid(0, 4, 0, 1862, 1, 6, 2)
+	for _, tc := range []struct {
+		name  string
+		value []byte // nil: no extension
+		sts   []st
+		want  string
+	}{
+		{"none", nil, nil, ca.QualifierAES},
+		{"qes", nil, []st{compliance, sscd, typ(esign)}, ca.QualifierQES},
+		{"qes_without_type", nil, []st{compliance, sscd}, ca.QualifierQES},
+		{"aesqc", nil, []st{compliance, typ(esign)}, ca.QualifierAESQC},
+		{"qeseal", nil, []st{compliance, sscd, typ(eseal)}, ca.QualifierQESeal},
+		{"aesealqc", nil, []st{compliance, typ(eseal)}, ca.QualifierAESealQC},
+		{"aeseal", nil, []st{typ(eseal)}, ca.QualifierAESeal},
+		{"sscd_without_compliance", nil, []st{sscd}, ca.QualifierAES},
+		{"malformed", []byte{0x30, 0x03, 0x06, 0x01}, nil, ca.QualifierAES},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := memKey(t)
+			tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: tc.name},
+				NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+			v := tc.value
+			if v == nil && tc.sts != nil {
+				v, _ = asn1.Marshal(tc.sts)
+			}
+			if v != nil {
+				tmpl.ExtraExtensions = []pkix.Extension{{Id: oid(1, 3, 6, 1, 5, 5, 7, 1, 3), Value: v}}
+			}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := x509.ParseCertificate(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ca.SignatureQualifier(c); got != tc.want {
+				t.Errorf("SignatureQualifier = %s, want %s", got, tc.want)
+			}
+			if !slices.Contains(ca.Qualifiers, tc.want) {
+				t.Errorf("%s is not listed in Qualifiers", tc.want)
+			}
+		})
+	}
 }

@@ -28,6 +28,7 @@ type Service interface {
 	RevokeToken(ctx context.Context, p *sam.Principal, token, hint string) error
 	ListCredentials(ctx context.Context, p *sam.Principal) ([]sam.CredentialInfo, error)
 	Credential(ctx context.Context, p *sam.Principal, credentialID string) (*sam.CredentialInfo, error)
+	CredentialByQualifier(ctx context.Context, p *sam.Principal, qualifier string) (*sam.CredentialInfo, error)
 	SendOTP(ctx context.Context, p *sam.Principal, credentialID string) error
 	Authorize(ctx context.Context, p *sam.Principal, r sam.AuthorizeRequest) (*sam.SAD, error)
 	ExtendTransaction(ctx context.Context, p *sam.Principal, credentialID, sad string, hashes [][]byte, h crypto.Hash) (*sam.SAD, error)

@@ -133,6 +133,19 @@ func (f *fakeService) Credential(_ context.Context, _ *sam.Principal, id string)
 	return &info, nil
 }
 
+func (f *fakeService) CredentialByQualifier(_ context.Context, _ *sam.Principal, q string) (*sam.CredentialInfo, error) {
+	var found []sam.CredentialInfo
+	for _, c := range f.creds {
+		if c.info.SignatureQualifier == q {
+			found = append(found, c.info)
+		}
+	}
+	if len(found) != 1 {
+		return nil, errs.Invalidf("Invalid parameter signatureQualifier")
+	}
+	return &found[0], nil
+}
+
 func (f *fakeService) SendOTP(_ context.Context, _ *sam.Principal, id string) error {
 	c, err := f.cred(id)
 	if err != nil {

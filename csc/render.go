@@ -46,14 +46,15 @@ type authV2 struct {
 
 // credInfoV2 is v2 credentials/info's body and a credentialInfos entry.
 type credInfoV2 struct {
-	CredentialID string    `json:"credentialID,omitempty"`
-	Description  string    `json:"description,omitempty"`
-	Key          keyInfo   `json:"key"`
-	Cert         *certInfo `json:"cert,omitempty"`
-	Auth         authV2    `json:"auth"`
-	SCAL         string    `json:"SCAL"`
-	Multisign    int       `json:"multisign"`
-	Lang         string    `json:"lang,omitempty"`
+	CredentialID       string    `json:"credentialID,omitempty"`
+	Description        string    `json:"description,omitempty"`
+	SignatureQualifier string    `json:"signatureQualifier,omitempty"`
+	Key                keyInfo   `json:"key"`
+	Cert               *certInfo `json:"cert,omitempty"`
+	Auth               authV2    `json:"auth"`
+	SCAL               string    `json:"SCAL"`
+	Multisign          int       `json:"multisign"`
+	Lang               string    `json:"lang,omitempty"`
 }
 
 // pinV1 is v1's PIN object.
@@ -159,13 +160,14 @@ func hasOTP(ci *sam.CredentialInfo) bool { return ci.OTPType == "totp" || ci.OTP
 // value at all.
 func renderV2(ci *sam.CredentialInfo, req infoReq, lang string) *credInfoV2 {
 	out := &credInfoV2{
-		Description: ci.Description,
-		Key:         renderKey(ci),
-		Cert:        renderCert(ci, req),
-		Auth:        authV2{Mode: "explicit"},
-		SCAL:        scal(ci.SCAL),
-		Multisign:   max(ci.Multisign, 1),
-		Lang:        lang,
+		Description:        ci.Description,
+		SignatureQualifier: ci.SignatureQualifier,
+		Key:                renderKey(ci),
+		Cert:               renderCert(ci, req),
+		Auth:               authV2{Mode: "explicit"},
+		SCAL:               scal(ci.SCAL),
+		Multisign:          max(ci.Multisign, 1),
+		Lang:               lang,
 	}
 	if req.AuthInfo {
 		out.Auth.Objects = []authObject{{Type: "Password", ID: "PIN", Format: "N", Label: "PIN", Description: "Signature PIN"}}

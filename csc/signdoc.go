@@ -108,6 +108,12 @@ func (a *API) signDocRequest(c *gin.Context, v *version, body []byte) (*signDocR
 		return nil, nil, false
 	}
 	p := principal(c)
+	if req.Qualifier != "" {
+		if req.CredentialID, err = a.credentialFor(c.Request.Context(), p, req.CredentialID, req.Qualifier); err != nil {
+			v.fail(c, err)
+			return nil, nil, false
+		}
+	}
 	if req.SAD, err = a.resolveSAD(p, req.CredentialID, req.SAD); err != nil {
 		v.fail(c, err)
 		return nil, nil, false
@@ -115,9 +121,32 @@ func (a *API) signDocRequest(c *gin.Context, v *version, body []byte) (*signDocR
 	return req, p, true
 }
 
+// credentialFor resolves signDoc's signatureQualifier: without a
+// credentialID, to the caller's one credential of that kind; with one, the
+// credential must be of that kind.
+func (a *API) credentialFor(ctx context.Context, p *sam.Principal, credentialID, qualifier string) (string, error) {
+	if credentialID == "" {
+		ci, err := a.svc.CredentialByQualifier(ctx, p, qualifier)
+		if err != nil {
+			return "", err
+		}
+		return ci.ID, nil
+	}
+	ci, err := a.svc.Credential(ctx, p, credentialID)
+	if err != nil {
+		return "", err
+	}
+	if ci.SignatureQualifier != qualifier {
+		return "", errs.Invalidf("Invalid parameter signatureQualifier: the credential makes %s signatures", ci.SignatureQualifier)
+	}
+	return credentialID, nil
+}
+
 // signDocReq is the decoded request.
 type signDocReq struct {
 	signdoc.Request
+	// Qualifier is the signatureQualifier the client gave, if any.
+	Qualifier string
 }
 
 func (r *signDocReq) count() int {
@@ -237,13 +266,15 @@ func decodeSignDoc(body []byte, maxHashes int) (*signDocReq, error) {
 		return nil, errs.Wrap(errs.Invalid, "Malformed JSON request body", err)
 	}
 	r := &signDocReq{}
-	if j.CredentialID == nil || *j.CredentialID == "" {
-		if j.SignatureQualifier != nil && *j.SignatureQualifier != "" {
-			return nil, errs.Invalidf("Invalid parameter signatureQualifier: name the credential with credentialID")
-		}
+	if j.SignatureQualifier != nil {
+		r.Qualifier = *j.SignatureQualifier
+	}
+	if j.CredentialID != nil {
+		r.CredentialID = *j.CredentialID
+	}
+	if r.CredentialID == "" && r.Qualifier == "" {
 		return nil, errs.Invalidf("Missing (or invalid type) string parameter credentialID")
 	}
-	r.CredentialID = *j.CredentialID
 	if j.SAD != nil {
 		r.SAD = *j.SAD
 	}

@@ -274,6 +274,65 @@ func TestSignDocHTTP(t *testing.T) {
 
 // TestSignDocHTTP_badInput: every malformed request is 400 invalid_request
 // with a clear message, nothing is signed and the SAD stays whole.
+// TestSignDocHTTP_signatureQualifier: credentials/info names each
+// credential's kind of signature; signDoc with a signatureQualifier and no
+// credentialID signs with the caller's one credential of that kind, and
+// refuses (400, nothing signed) an unknown qualifier, one the caller has
+// no credential of, one several credentials have, or a named credential
+// of another kind.
+func TestSignDocHTTP_signatureQualifier(t *testing.T) {
+	s := newSignDocServer(t, "signdoc-q")
+	v := signdoctest.NewValidators(t, s.env.Authority.Root(), s.env.Authority.Issuer())
+	first := s.env.Credential(t, "signdoc-q", sam.NewCredential{SCAL: 2, Multisign: 5})
+	st, out := s.post("credentials/info", map[string]any{"credentialID": first.CredentialID})
+	if st != http.StatusOK || !strings.Contains(string(out), `"signatureQualifier":"eu_eidas_aes"`) {
+		t.Fatalf("credentials/info: %d %s", st, out)
+	}
+	pdf := signdoctest.MakePDF(2, 300, "by qualifier")
+	docs := []map[string]any{{"document": sdB64(pdf), "signature_format": "P"}}
+	sign := func(body map[string]any) (int, []byte) {
+		body["documents"] = docs
+		return s.post("signatures/signDoc", body)
+	}
+	refused := func(name string, st int, out []byte, want string) {
+		t.Helper()
+		a := sdAnswer(t, out)
+		if st != http.StatusBadRequest || a.Error != "invalid_request" || !strings.Contains(a.Description, want) {
+			t.Fatalf("%s: %d %s, want 400 invalid_request with %q", name, st, out, want)
+		}
+	}
+	before := s.env.Audit.Count("signature.sign", "success")
+	sad := s.authorize(first.CredentialID, 1, "2.16.840.1.101.3.4.2.1", sdSum(pdf))
+	st, out = sign(map[string]any{"signatureQualifier": "eu_eidas_fancy", "SAD": sad})
+	refused("unknown qualifier", st, out, "Invalid parameter signatureQualifier")
+	st, out = sign(map[string]any{"signatureQualifier": "eu_eidas_qes", "SAD": sad})
+	refused("no credential of that kind", st, out, "no credential of the user has it")
+	st, out = sign(map[string]any{"credentialID": first.CredentialID, "signatureQualifier": "eu_eidas_qes", "SAD": sad})
+	refused("named credential of another kind", st, out, "the credential makes eu_eidas_aes signatures")
+	if s.env.Audit.Count("signature.sign", "success") != before {
+		t.Fatal("a refused request signed")
+	}
+
+	st, out = sign(map[string]any{"signatureQualifier": "eu_eidas_aes", "SAD": sad})
+	if st != http.StatusOK {
+		t.Fatalf("signDoc by qualifier: %d %s", st, out)
+	}
+	a := sdAnswer(t, out)
+	if len(a.DocumentWithSignature) != 1 {
+		t.Fatalf("%d documents back", len(a.DocumentWithSignature))
+	}
+	v.CheckPDF(t, "by-qualifier", sdUnB64(t, a.DocumentWithSignature[0]), signdoctest.PDFWant{Sigs: 1})
+
+	second := s.env.Credential(t, "signdoc-q", sam.NewCredential{SCAL: 2, Multisign: 5})
+	sad = s.authorize(second.CredentialID, 1, "2.16.840.1.101.3.4.2.1", sdSum(pdf))
+	st, out = sign(map[string]any{"signatureQualifier": "eu_eidas_aes", "SAD": sad})
+	refused("two credentials of that kind", st, out, "2 credentials of the user have it, name one with credentialID")
+	st, out = sign(map[string]any{"credentialID": second.CredentialID, "signatureQualifier": "eu_eidas_aes", "SAD": sad})
+	if st != http.StatusOK {
+		t.Fatalf("signDoc with credentialID and its qualifier: %d %s", st, out)
+	}
+}
+
 func TestSignDocHTTP_badInput(t *testing.T) {
 	s := newSignDocServer(t, "signdoc-bad")
 	cred := s.env.Credential(t, "signdoc-bad", sam.NewCredential{SCAL: 2, Multisign: 5})

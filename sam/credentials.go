@@ -7,7 +7,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/sigillo/sigillo/ca"
 	"github.com/sigillo/sigillo/errs"
 	"github.com/sigillo/sigillo/store"
 )
@@ -107,7 +109,38 @@ func (s *Service) info(ctx context.Context, c *store.Credential) (*CredentialInf
 		KeyLen: bits, CurveOID: curve, CertStatus: status, Certificates: c.CertChain, Cert: cert,
 		SCAL: c.SCAL, Multisign: c.Multisign, OTPType: c.OTPType, Activated: c.Activated,
 		PINBlocked: c.PINTries >= s.cfg.PINMaxTries, OTPBlocked: c.OTPTries >= s.cfg.OTPMaxTries, Domain: c.Domain, Alias: c.Alias, UserID: c.UserID,
+		SignatureQualifier: ca.SignatureQualifier(cert),
 	}, nil
+}
+
+// CredentialByQualifier returns the caller's one credential that makes
+// signatures of the given qualifier (CSC's signatureQualifier in place of
+// a credentialID). None, several, or a qualifier sigillo does not know is
+// an invalid parameter: the client must then name the credential.
+func (s *Service) CredentialByQualifier(ctx context.Context, p *Principal, qualifier string) (*CredentialInfo, error) {
+	if !slices.Contains(ca.Qualifiers, qualifier) {
+		return nil, errs.Invalidf("Invalid parameter signatureQualifier")
+	}
+	if p != nil && p.UserID == "" && p.Domain != "" { // an integration names credentials by alias
+		return nil, errs.Invalidf("Invalid parameter signatureQualifier: name the credential with credentialID")
+	}
+	all, err := s.ListCredentials(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	var found []CredentialInfo
+	for _, ci := range all {
+		if ci.SignatureQualifier == qualifier {
+			found = append(found, ci)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, errs.Invalidf("Invalid parameter signatureQualifier: no credential of the user has it")
+	case 1:
+		return &found[0], nil
+	}
+	return nil, errs.Invalidf("Invalid parameter signatureQualifier: %d credentials of the user have it, name one with credentialID", len(found))
 }
 
 // ListCredentials returns the caller's credentials (never another user's).

@@ -273,6 +273,9 @@ type CredentialInfo struct {
 	Domain, Alias string
 	// UserID is the owner.
 	UserID string
+	// SignatureQualifier is the kind of signature the certificate makes
+	// (ca.QualifierQES, ...), CSC's signatureQualifier.
+	SignatureQualifier string
 }
 
 // AuthorizeRequest asks for a SAD. Hashes are raw digests of HashAlgo;
