@@ -50,6 +50,7 @@ type SAM interface {
 	PrecheckCredential(ctx context.Context, credentialID string, hasHashes bool) error
 	OAuthLogin(ctx context.Context, username, password string) (string, error)
 	Credential(ctx context.Context, p *sam.Principal, credentialID string) (*sam.CredentialInfo, error)
+	CredentialByQualifier(ctx context.Context, p *sam.Principal, qualifier string) (*sam.CredentialInfo, error)
 	SendOTPFor(ctx context.Context, p *sam.Principal, credentialID string, hashes [][]byte) error
 	IssueCode(ctx context.Context, p *sam.Principal, r sam.CodeRequest) (string, error)
 	ExchangeCode(ctx context.Context, cl *sam.OAuthClient, code, redirectURI, verifier string) (*sam.OAuthTokens, error)

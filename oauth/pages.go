@@ -250,7 +250,13 @@ func (r *authRequest) values() url.Values {
 			Hash  string `json:"hash"`
 			Label string `json:"label,omitempty"`
 		}
-		e := map[string]any{"type": "credential", "credentialID": r.CredentialID, "numSignatures": r.NumSignatures}
+		e := map[string]any{"type": "credential", "numSignatures": r.NumSignatures}
+		if r.CredentialID != "" {
+			e["credentialID"] = r.CredentialID
+		}
+		if r.SignatureQualifier != "" {
+			e["signatureQualifier"] = r.SignatureQualifier
+		}
 		if len(r.Documents) > 0 {
 			docs := make([]dd, len(r.Documents))
 			for i, d := range r.Documents {
@@ -262,7 +268,8 @@ func (r *authRequest) values() url.Values {
 		q.Set("authorization_details", string(b))
 		return q
 	}
-	q.Set("credentialID", r.CredentialID)
+	set("credentialID", r.CredentialID)
+	set("signatureQualifier", r.SignatureQualifier)
 	if r.NumSignatures > 0 {
 		q.Set("numSignatures", strconv.Itoa(r.NumSignatures))
 	}
@@ -366,6 +373,46 @@ func (s *Server) login(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, Base+"/authorize/consent?flow="+url.QueryEscape(fl.handle))
 }
 
+// pickCredential settles the credential of a request that named a
+// signatureQualifier: the holder's one credential of that kind (sam
+// refuses none or several), or the named credential if it is of that
+// kind; it becomes fl.req.CredentialID, and so the token's credentialID.
+// It runs on every step of the logged-in flow rather than being stored:
+// credentials are never deleted, so the one picked cannot change into
+// another between the consent page and the consent (a new credential of
+// the same kind makes the choice ambiguous and ends the flow). A failure
+// ends the flow with invalid_request to the client and reports false.
+func (s *Server) pickCredential(c *gin.Context, fl *flow) bool {
+	q := fl.req.SignatureQualifier
+	if fl.req.Scope != sam.ScopeCredential || q == "" {
+		return true
+	}
+	ctx := c.Request.Context()
+	p := &sam.Principal{UserID: fl.row.UserID}
+	var ci *sam.CredentialInfo
+	var err error
+	if fl.req.CredentialID == "" {
+		ci, err = s.sam.CredentialByQualifier(ctx, p, q)
+	} else if ci, err = s.sam.Credential(ctx, p, fl.req.CredentialID); err == nil && ci.SignatureQualifier != q {
+		err = errs.Invalidf("Invalid parameter signatureQualifier: the credential makes %s signatures", ci.SignatureQualifier)
+	}
+	if err == nil && ci.SCAL >= 2 && len(fl.req.Documents) == 0 {
+		err = errs.Invalidf("Missing parameter hashes: the credential requires SCAL 2")
+	}
+	if err != nil {
+		if k := errs.KindOf(err); k != errs.Invalid && k != errs.NotFound {
+			s.authFailure(c, err)
+			return false
+		}
+		_ = s.reqs.UseOAuthRequest(ctx, fl.row.Hash, s.now())
+		e, _ := errs.As(err)
+		s.errorToClient(c, &fl.req, "invalid_request", e.Msg)
+		return false
+	}
+	fl.req.CredentialID = ci.ID
+	return true
+}
+
 // consentView builds the consent page for a logged-in flow; for scope
 // credential it loads the credential as its owner sees it. A credential
 // the holder does not own ends the flow with an error to the client.
@@ -405,6 +452,9 @@ func (s *Server) consentPage(c *gin.Context) {
 			Flow: fl.handle, CSRF: fl.row.CSRF, Req: &fl.req})
 		return
 	}
+	if !s.pickCredential(c, fl) {
+		return
+	}
 	if v, ok := s.consentView(c, fl); ok {
 		s.render(c, http.StatusOK, "consent", v)
 	}
@@ -441,6 +491,9 @@ func (s *Server) consent(c *gin.Context) {
 			return
 		}
 		s.errorToClient(c, &fl.req, "access_denied", "The user denied the request")
+		return
+	}
+	if !s.pickCredential(c, fl) {
 		return
 	}
 	p := &sam.Principal{UserID: fl.row.UserID}
@@ -497,6 +550,9 @@ func (s *Server) sendOTP(c *gin.Context) {
 	}
 	if fl.req.Scope != sam.ScopeCredential {
 		s.errorPage(c, http.StatusBadRequest, "No one-time code is needed here.")
+		return
+	}
+	if !s.pickCredential(c, fl) {
 		return
 	}
 	ctx := c.Request.Context()

@@ -47,7 +47,11 @@ type authRequest struct {
 	Scope         string `json:"scope"`
 	CodeChallenge string `json:"codeChallenge"`
 	CredentialID  string `json:"credentialID,omitempty"`
-	NumSignatures int    `json:"numSignatures,omitempty"`
+	// SignatureQualifier, when the client named the kind of signature
+	// instead of (or as well as) the credential: the holder's credential
+	// of that kind is picked once logged in.
+	SignatureQualifier string `json:"signatureQualifier,omitempty"`
+	NumSignatures      int    `json:"numSignatures,omitempty"`
 	// HashOID names the algorithm of the documents' hashes.
 	HashOID     string     `json:"hashOID,omitempty"`
 	Documents   []document `json:"documents,omitempty"`
@@ -233,9 +237,8 @@ func parseAuthorize(ctx context.Context, svc clientLookup, q url.Values, cl *sam
 // readCredentialParams reads CSC's credential parameters; it returns the
 // error description, or "".
 func (r *authRequest) readCredentialParams(q url.Values) string {
-	r.CredentialID = q.Get("credentialID")
-	if r.CredentialID == "" {
-		return "Missing parameter credentialID"
+	if msg := r.setCredential(q.Get("credentialID"), q.Get("signatureQualifier")); msg != "" {
+		return msg
 	}
 	if v := q.Get("numSignatures"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -273,6 +276,19 @@ func (r *authRequest) readCredentialParams(q url.Values) string {
 	return r.checkCount()
 }
 
+// setCredential records the credential and/or signature qualifier the
+// request names; at least one is required.
+func (r *authRequest) setCredential(id, qualifier string) string {
+	if id == "" && qualifier == "" {
+		return "Missing parameter credentialID"
+	}
+	if qualifier != "" && !sam.IsQualifier(qualifier) {
+		return "Invalid parameter signatureQualifier"
+	}
+	r.CredentialID, r.SignatureQualifier = id, qualifier
+	return ""
+}
+
 func (r *authRequest) checkCount() string {
 	if r.NumSignatures == 0 {
 		r.NumSignatures = max(len(r.Documents), 1)
@@ -293,10 +309,9 @@ func (r *authRequest) readRAR(details string) string {
 	if e.Type != "credential" {
 		return "Invalid parameter authorization_details: unsupported type"
 	}
-	if e.CredentialID == "" {
-		return "Missing credentialID in authorization_details (signatureQualifier alone is not supported)"
+	if msg := r.setCredential(e.CredentialID, e.SignatureQualifier); msg != "" {
+		return msg + " in authorization_details"
 	}
-	r.CredentialID = e.CredentialID
 	if len(e.NumSignatures) > 0 && string(e.NumSignatures) != "null" {
 		s := strings.Trim(string(e.NumSignatures), `"`)
 		n, err := strconv.Atoi(s)

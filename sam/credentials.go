@@ -113,12 +113,15 @@ func (s *Service) info(ctx context.Context, c *store.Credential) (*CredentialInf
 	}, nil
 }
 
+// IsQualifier reports whether q is a signature qualifier sigillo knows.
+func IsQualifier(q string) bool { return slices.Contains(ca.Qualifiers, q) }
+
 // CredentialByQualifier returns the caller's one credential that makes
 // signatures of the given qualifier (CSC's signatureQualifier in place of
 // a credentialID). None, several, or a qualifier sigillo does not know is
 // an invalid parameter: the client must then name the credential.
 func (s *Service) CredentialByQualifier(ctx context.Context, p *Principal, qualifier string) (*CredentialInfo, error) {
-	if !slices.Contains(ca.Qualifiers, qualifier) {
+	if !IsQualifier(qualifier) {
 		return nil, errs.Invalidf("Invalid parameter signatureQualifier")
 	}
 	if p != nil && p.UserID == "" && p.Domain != "" { // an integration names credentials by alias
