@@ -260,7 +260,7 @@ func signBatch(ctx context.Context, o *signOptions, outs []string, stdin io.Read
 	}
 	if info.NeedsOTP() && o.otp == "" {
 		// Asked for only now, after the documents are prepared, so the
-		// code is fresh (it expires within minutes) when authorize sends it.
+		// code is still fresh (a minute by default) when authorize sends it.
 		if o.otp, err = askSMSOTP(ctx, c, o.credential, stdin, stderr); err != nil {
 			return err
 		}
