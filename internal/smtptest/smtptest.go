@@ -49,18 +49,30 @@ type Server struct {
 // hand. The server stops when the test ends.
 func Start(t testing.TB, mode, creds string) *Server {
 	t.Helper()
+	return StartAt(t, FreePort(t), mode, creds)
+}
+
+// FreePort returns a loopback port nothing listens on (yet): a server
+// that is down, until StartAt starts one there.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// StartAt is Start on a given port.
+func StartAt(t testing.TB, port int, mode, creds string) *Server {
+	t.Helper()
 	py := "/usr/bin/python3" // Debian's, which has the package; PATH may hold another
 	if err := exec.Command(py, "-c", "import aiosmtpd").Run(); err != nil {
 		testenv.Missing(t, "Debian's python3 with aiosmtpd (apt-get install python3-aiosmtpd): %v", err)
 	}
 	dir := t.TempDir()
 	cert, key, roots := tlsFiles(t, dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	s := &Server{Port: port, Roots: roots, maildir: filepath.Join(dir, "Maildir")}
 	_, here, _, _ := runtime.Caller(0)
 	args := []string{filepath.Join(filepath.Dir(here), "smtpd.py"), mode, strconv.Itoa(port), s.maildir, cert, key}
