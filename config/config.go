@@ -146,6 +146,9 @@ type Email struct {
 	SMTPPassword Secret `yaml:"smtp_password"`
 	// From is the sender address, e.g. "sigillo <noreply@example.com>".
 	From string `yaml:"from"`
+	// MaxAge: with smtp, mail waits in the store's queue and is retried
+	// (backoff up to 30 min) for this long before it is given up.
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // Batch bounds batch signing.
@@ -256,7 +259,7 @@ func Default() *Config {
 			PINMaxTries: 3,
 		},
 		OTP:   OTP{Digits: 6, Period: Duration(30 * time.Second), SMSTTL: Duration(60 * time.Second), SMSSender: "outbox"},
-		Email: Email{Sender: "outbox", From: "sigillo <noreply@localhost>"},
+		Email: Email{Sender: "outbox", From: "sigillo <noreply@localhost>", MaxAge: Duration(72 * time.Hour)},
 		Batch: Batch{MaxHashes: 1000, MaxDocumentBytes: 200 << 20, IdempotencyTTL: Duration(24 * time.Hour)},
 		Async: Async{Workers: 2, Lease: Duration(15 * time.Second), ValidityPeriod: Duration(time.Hour), MaxValidityPeriod: Duration(24 * time.Hour),
 			CallbackTimeout: Duration(10 * time.Second), CallbackAttempts: 5},
@@ -637,6 +640,9 @@ func (c *Config) validate() []Problem {
 		}
 	default:
 		add("email.sender", "must be outbox or smtp")
+	}
+	if c.Email.MaxAge.D() < time.Minute {
+		add("email.max_age", "must be at least 1m")
 	}
 	if _, err := mail.ParseAddress(c.Email.From); err != nil {
 		add("email.from", "must be an e-mail address, e.g. \"sigillo <noreply@example.com>\"")

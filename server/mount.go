@@ -18,6 +18,7 @@ import (
 	"github.com/sigillo/sigillo/internal/httpx"
 	"github.com/sigillo/sigillo/jobs"
 	"github.com/sigillo/sigillo/jobs/callbackhttp"
+	"github.com/sigillo/sigillo/mailqueue"
 	"github.com/sigillo/sigillo/oauth"
 	"github.com/sigillo/sigillo/otp"
 	"github.com/sigillo/sigillo/otp/smshttp"
@@ -70,9 +71,19 @@ func (a *App) mount(ctx context.Context) error {
 	}
 	var mailer enroll.Mailer = enroll.OutboxMailer{St: a.Store}
 	if cfg.Email.Sender == "smtp" {
-		if mailer, err = smtpmail.New(smtpmail.Config{URL: cfg.Email.SMTPURL, Password: cfg.Email.SMTPPassword.Value, From: cfg.Email.From}); err != nil {
+		smtp, err := smtpmail.New(smtpmail.Config{URL: cfg.Email.SMTPURL, Password: cfg.Email.SMTPPassword.Value, From: cfg.Email.From})
+		if err != nil {
 			return fmt.Errorf("email: %w", err)
 		}
+		// Mail goes through the store's queue: an SMTP outage delays it
+		// but never fails (or loses) a registration or an envelope.
+		q, err := mailqueue.New(a.Store, smtp, mailqueue.Config{MaxAge: cfg.Email.MaxAge.D()},
+			mailqueue.WithLogger(a.Log), mailqueue.WithRegisterer(a.Registry))
+		if err != nil {
+			return fmt.Errorf("email: %w", err)
+		}
+		a.background(q.Run)
+		mailer = q
 	}
 	iss := caIssuer{ca: authority, qualified: true}
 	rules, err := ratelimit.ParseRules(cfg.RateLimit.Rules())
