@@ -17,7 +17,8 @@ COPY --from=build /out/sigillo /usr/local/bin/sigillo
 USER sigillo
 WORKDIR /var/lib/sigillo
 # Embedded dev defaults live in the data dir; production sets SIGILLO_MODE=production,
-# SIGILLO_DATABASE=postgres://..., SIGILLO_PKCS11_* and SIGILLO_ADMIN_TOKEN (see README).
+# SIGILLO_DATABASE=postgres://..., SIGILLO_PKCS11_*, SIGILLO_ADMIN_TOKEN, SIGILLO_AUTH_SECRET_KEY,
+# an SMS webhook (SIGILLO_OTP_*) and an SMTP server (SIGILLO_EMAIL_*): see README.
 ENV SIGILLO_LISTEN=0.0.0.0:8080 \
     SIGILLO_DATA_DIR=/var/lib/sigillo/var \
     SIGILLO_LOG_FORMAT=json
