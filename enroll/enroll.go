@@ -43,6 +43,7 @@ type Store interface {
 	AccountByEmail(ctx context.Context, email string) (*store.Account, error)
 	Account(ctx context.Context, userID string) (*store.Account, error)
 	VerifyEmail(ctx context.Context, verifyHash string, now time.Time) (string, error)
+	RenewVerification(ctx context.Context, userID, verifyHash string, expires time.Time) (bool, error)
 	User(ctx context.Context, id string) (*store.User, error)
 	SetHolderData(ctx context.Context, userID, givenName, surname, fiscalCode, phone string) error
 	CreateCertRequest(ctx context.Context, r store.CertRequest) error
@@ -398,6 +399,16 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, error) 
 	if err != nil {
 		return "", storeErr("register", err)
 	}
+	if err := s.mail.Send(ctx, s.verificationMail(userID, email, lang, token)); err != nil {
+		return "", errs.Wrap(errs.Unavailable, "The e-mail could not be sent; try again later", err)
+	}
+	s.record(ctx, audit.Event{Actor: "user:" + userID, Action: "enroll.register", Object: "user:" + userID, Outcome: "success",
+		Detail: map[string]string{"country": country, "marketing": fmt.Sprint(r.ConsentMarketing)}})
+	return userID, nil
+}
+
+// verificationMail is the message with the link that confirms email.
+func (s *Service) verificationMail(userID, email, lang, token string) Mail {
 	link := s.cfg.PublicURL + "/portal/verify?token=" + token
 	m := Mail{To: email, Subject: "Confirm your e-mail address", Body: fmt.Sprintf(
 		"Welcome to sigillo.\n\nYour UserID is %s.\nConfirm your e-mail address by opening this link:\n%s\n\nThe link works for %d hours.\n",
@@ -407,12 +418,65 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, error) 
 		m.Body = fmt.Sprintf("Benvenuto in sigillo.\n\nIl tuo UserID è %s.\nConferma l'indirizzo e-mail aprendo questo link:\n%s\n\nIl link vale %d ore.\n",
 			userID, link, int(s.cfg.VerifyTTL.Hours()))
 	}
-	if err := s.mail.Send(ctx, m); err != nil {
-		return "", errs.Wrap(errs.Unavailable, "The e-mail could not be sent; try again later", err)
+	return m
+}
+
+// Verification resends are limited per address and per client address,
+// in the store so that every replica counts the same requests.
+const (
+	ResendWindow   = time.Hour
+	ResendMaxEmail = 3
+	ResendMaxIP    = 30
+)
+
+// ResendVerification mails a new verification link to the account that
+// registered with email, if its address is not confirmed yet; the old
+// link stops working. It answers the same (nil) whether or not there is
+// such an account, so that nobody learns which addresses are registered;
+// only a malformed address and the rate limits answer otherwise.
+func (s *Service) ResendVerification(ctx context.Context, email, clientIP string) error {
+	email = normEmail(email)
+	f := fields{}
+	checkEmail(f, "email", email)
+	if err := f.err(); err != nil {
+		return err
 	}
-	s.record(ctx, audit.Event{Actor: "user:" + userID, Action: "enroll.register", Object: "user:" + userID, Outcome: "success",
-		Detail: map[string]string{"country": country, "marketing": fmt.Sprint(r.ConsentMarketing)}})
-	return userID, nil
+	now := s.now()
+	for _, k := range []struct {
+		key string
+		max int
+	}{{"verify:ip:" + clientIP, ResendMaxIP}, {"verify:email:" + email, ResendMaxEmail}} {
+		ok, wait, err := s.st.TakeSendToken(ctx, k.key, ResendWindow, k.max, now)
+		if err != nil {
+			return storeErr("resend rate", err)
+		}
+		if !ok {
+			return &errs.Error{Kind: errs.RateLimited, Msg: "Too many requests: retry later", RetryAfter: wait}
+		}
+	}
+	a, err := s.st.AccountByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return storeErr("resend verification", err)
+	}
+	if !a.VerifiedAt.IsZero() {
+		return nil
+	}
+	token := randomHex(24)
+	renewed, err := s.st.RenewVerification(ctx, a.UserID, tokenHash(token), now.Add(s.cfg.VerifyTTL))
+	if err != nil {
+		return storeErr("resend verification", err)
+	}
+	if !renewed { // confirmed meanwhile
+		return nil
+	}
+	if err := s.mail.Send(ctx, s.verificationMail(a.UserID, email, a.Lang, token)); err != nil {
+		return errs.Wrap(errs.Unavailable, "The e-mail could not be sent; try again later", err)
+	}
+	s.record(ctx, audit.Event{Actor: "user:" + a.UserID, Action: "enroll.verify_resent", Object: "user:" + a.UserID, Outcome: "success"})
+	return nil
 }
 
 // ErrBadVerifyLink is an unknown, used or expired verification link.

@@ -143,6 +143,70 @@ func TestVerifyEmail_linkExpires(t *testing.T) {
 	}
 }
 
+// TestResendVerification: an expired link can be replaced by a new one
+// (in the account's language), which replaces the previous link too; an
+// unknown or already confirmed address gets the same answer and no mail;
+// the requests per address are limited.
+func TestResendVerification(t *testing.T) {
+	e := newEnv(t)
+	c := context.Background()
+	if _, err := e.svc.Register(c, enroll.Registration{Email: "late@example.test", Password: pw, PasswordConfirm: pw, Country: "IT",
+		ConsentProcessing: true, Lang: "it"}); err != nil {
+		t.Fatal(err)
+	}
+	token := func() string { // the newest mail's; the clock moves so that "newest" is well defined
+		t.Helper()
+		ms, _ := e.st.Emails(c, "late@example.test", 1)
+		e.sam.Clock.Advance(time.Second)
+		return reToken.FindStringSubmatch(ms[0].Body)[1]
+	}
+	first := token()
+	e.sam.Clock.Advance(49 * time.Hour) // the first link expired
+	if err := e.svc.ResendVerification(c, " Late@Example.test ", "192.0.2.7"); err != nil {
+		t.Fatal(err)
+	}
+	second := token()
+	if second == first {
+		t.Fatal("no new link")
+	}
+	if ms, _ := e.st.Emails(c, "late@example.test", 1); !strings.Contains(ms[0].Subject, "Conferma") {
+		t.Errorf("the new link is not in the account's language: %q", ms[0].Subject)
+	}
+	if err := e.svc.ResendVerification(c, "late@example.test", "192.0.2.7"); err != nil {
+		t.Fatal(err)
+	}
+	third := token()
+	if _, err := e.svc.VerifyEmail(c, second); !errors.Is(err, enroll.ErrBadVerifyLink) {
+		t.Fatalf("a replaced link still works: %v", err)
+	}
+	if _, err := e.svc.VerifyEmail(c, third); err != nil {
+		t.Fatalf("the newest link: %v", err)
+	}
+
+	count := func() int {
+		ms, _ := e.st.Emails(c, "", 100)
+		return len(ms)
+	}
+	before := count()
+	for _, addr := range []string{"late@example.test", "nobody@example.test"} { // confirmed; unknown
+		if err := e.svc.ResendVerification(c, addr, "192.0.2.8"); err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+	}
+	if count() != before {
+		t.Fatal("a mail went to a confirmed or unknown address")
+	}
+	if f := fieldsOf(e.svc.ResendVerification(c, "not an address", "192.0.2.8")); f["email"] != "email_format" {
+		t.Fatalf("malformed address: %v", f)
+	}
+	// Three per address per hour (two used above, one by the confirmed
+	// probe): the next is refused, whatever the outcome would be.
+	err := e.svc.ResendVerification(c, "late@example.test", "192.0.2.9")
+	if re, ok := errs.As(err); !ok || re.Kind != errs.RateLimited || re.RetryAfter <= 0 {
+		t.Fatalf("fourth request within the hour: %v", err)
+	}
+}
+
 func approvedRequest(t *testing.T, e *env, userID, phone string) string {
 	t.Helper()
 	c := context.Background()

@@ -29,6 +29,7 @@ func (p *Portal) registerAPI(r gin.IRouter) {
 	})
 	r.POST("/register", p.apiRegister)
 	r.POST("/verify", p.apiVerify)
+	r.POST("/verify/resend", p.apiResendVerification)
 	r.POST("/login", p.apiLogin)
 	r.POST("/password/check", p.apiPasswordCheck)
 	r.POST("/emergency", p.apiEmergency)
@@ -162,6 +163,22 @@ func (p *Portal) apiVerify(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"userID": id})
+}
+
+// apiResendVerification answers 202 whether or not the address belongs to
+// an account waiting for confirmation (enroll.ResendVerification).
+func (p *Portal) apiResendVerification(c *gin.Context) {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if !p.decode(c, &req) {
+		return
+	}
+	if err := p.enr.ResendVerification(c.Request.Context(), req.Email, clientIP(c)); err != nil {
+		p.apiFail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"status": "If this address belongs to an account not confirmed yet, a new link is on its way."})
 }
 
 // LoginRequest is the body of POST /selfcare/v1/login (login = e-mail or UserID).

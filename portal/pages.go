@@ -162,6 +162,8 @@ func (p *Portal) registerPages(r gin.IRouter) {
 	r.GET("/register", p.pageRegister)
 	r.POST("/register", p.pageRegister)
 	r.GET("/verify", p.pageVerify)
+	r.GET("/verify/resend", p.pageResend)
+	r.POST("/verify/resend", p.pageResend)
 	r.GET("/login", p.pageLogin)
 	r.POST("/login", p.pageLogin)
 	r.GET("/emergency", p.pageEmergency)
@@ -290,6 +292,28 @@ func (p *Portal) pageVerify(c *gin.Context) {
 	}
 	v.Flash = v.T("flash.verified")
 	p.render(c, http.StatusOK, "verify", v)
+}
+
+// pageResend asks for a new confirmation link; the answer does not say
+// whether the address is registered (enroll.ResendVerification).
+func (p *Portal) pageResend(c *gin.Context) {
+	v := p.newView(c, "title.resend")
+	if c.Request.Method == http.MethodGet {
+		p.render(c, http.StatusOK, "resend", v)
+		return
+	}
+	keep(c, v, "email")
+	if !p.checkAnonCSRF(c, c.PostForm("csrf")) {
+		v.Error = v.T("err.csrf")
+		p.render(c, http.StatusBadRequest, "resend", v)
+		return
+	}
+	if err := p.enr.ResendVerification(c.Request.Context(), c.PostForm("email"), clientIP(c)); err != nil {
+		p.render(c, v.fail(err, ""), "resend", v)
+		return
+	}
+	v.Flash = v.T("flash.resent")
+	p.render(c, http.StatusOK, "resend", v)
 }
 
 func (p *Portal) pageLogin(c *gin.Context) {

@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -138,5 +139,59 @@ func TestPages_credentialWithoutOTP(t *testing.T) {
 	st, _, hdr := c.form("/portal/pin", url.Values{"csrf": {tok}, "cred": {credID}, "currentPIN": {"10203040"}, "newPIN": {"50607080"}, "newPINConfirm": {"50607080"}})
 	if st != http.StatusSeeOther || !strings.Contains(hdr.Get("Location"), "done=pin_changed") {
 		t.Fatalf("change PIN: %d %q", st, hdr.Get("Location"))
+	}
+}
+
+// TestResendVerificationLink: over the JSON API and the page, a holder who
+// never confirmed gets a new link that works; an unknown address gets the
+// same answer and no mail; a malformed one a field error.
+func TestResendVerificationLink(t *testing.T) {
+	s := newStack(t)
+	c := s.newClient()
+	c.must(http.MethodPost, "/register", map[string]any{"email": "ugo@example.test", "password": testPassword, "passwordConfirm": testPassword,
+		"country": "IT", "consentProcessing": true})
+	if n := len(s.emails("ugo@example.test")); n != 1 {
+		t.Fatalf("%d mails after registering", n)
+	}
+	for _, addr := range []string{"ugo@example.test", "nobody@example.test"} {
+		st, m := c.api(http.MethodPost, "/verify/resend", map[string]any{"email": addr})
+		if st != http.StatusAccepted || !strings.Contains(fmt.Sprint(m["status"]), "If this address belongs") {
+			t.Fatalf("resend for %s: %d %v", addr, st, m)
+		}
+	}
+	if n := len(s.emails("ugo@example.test")); n != 2 {
+		t.Fatalf("%d mails after asking for a new link, want 2", n)
+	}
+	if n := len(s.emails("nobody@example.test")); n != 0 {
+		t.Fatalf("a mail went to an unknown address")
+	}
+	if st, m := c.api(http.MethodPost, "/verify/resend", map[string]any{"email": "ugo at example"}); st != http.StatusBadRequest {
+		t.Fatalf("malformed address: %d %v", st, m)
+	}
+
+	// The page: the login page links to it; the form answers the same way.
+	if _, body := c.get("/portal/login"); !strings.Contains(body, `href="/portal/verify/resend"`) {
+		t.Fatal("the login page does not offer a new link")
+	}
+	tok := c.pageToken("/portal/verify/resend")
+	st, body, _ := c.form("/portal/verify/resend", url.Values{"csrf": {tok}, "email": {"ugo@example.test"}})
+	if st != http.StatusOK || !strings.Contains(body, "a new link is on its way") {
+		t.Fatalf("resend page: %d %.400s", st, body)
+	}
+	if n := len(s.emails("ugo@example.test")); n != 3 {
+		t.Fatalf("%d mails after the page's request, want 3", n)
+	}
+	// Only the newest link confirms (the clock is real: the newest is the
+	// one with the latest time, or the only one that still works).
+	worked := 0
+	for _, m := range s.emails("ugo@example.test") {
+		l := reLink.FindString(m.Body)
+		u, _ := url.Parse(l)
+		if st, _ := c.api(http.MethodPost, "/verify", map[string]any{"token": u.Query().Get("token")}); st == http.StatusOK {
+			worked++
+		}
+	}
+	if worked != 1 {
+		t.Fatalf("%d of the three links confirmed the address, want exactly the newest", worked)
 	}
 }

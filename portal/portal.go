@@ -71,6 +71,7 @@ var _ SAM = (*sam.Service)(nil)
 type Enroll interface {
 	Register(ctx context.Context, r enroll.Registration) (string, error)
 	VerifyEmail(ctx context.Context, token string) (string, error)
+	ResendVerification(ctx context.Context, email, clientIP string) error
 	ResolveLogin(ctx context.Context, login string) (string, error)
 	Account(ctx context.Context, userID string) (*store.Account, error)
 	SubmitRequest(ctx context.Context, userID string, in enroll.RequestInput) (*store.CertRequest, error)

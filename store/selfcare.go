@@ -97,6 +97,19 @@ func (s *Store) VerifyEmail(ctx context.Context, verifyHash string, now time.Tim
 	return userID, nil
 }
 
+// RenewVerification replaces the verification token of an account whose
+// e-mail address is not confirmed yet (the old link stops working);
+// false when the account is confirmed already or does not exist.
+func (s *Store) RenewVerification(ctx context.Context, userID, verifyHash string, expires time.Time) (bool, error) {
+	res, err := s.Exec(ctx, `UPDATE selfcare_accounts SET verify_hash = ?, verify_expires_at = ? WHERE user_id = ? AND verified_at = 0`,
+		verifyHash, Millis(expires), userID)
+	if err != nil {
+		return false, fmt.Errorf("renew verification %s: %w", userID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // SetHolderData records the identity a certificate request gave for a
 // user (names, fiscal code, mobile number).
 func (s *Store) SetHolderData(ctx context.Context, userID, givenName, surname, fiscalCode, phone string) error {

@@ -45,19 +45,31 @@ func testAccounts(t *testing.T, s *store.Store) {
 	if _, err := s.VerifyEmail(ctx, "h1", t0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("expired token: %v", err)
 	}
+	// A new link replaces the expired one.
+	if ok, err := s.RenewVerification(ctx, "u1", "h1b", t0.Add(3*time.Hour)); err != nil || !ok {
+		t.Fatalf("renew verification: %v %v", ok, err)
+	}
+	if _, err := s.VerifyEmail(ctx, "h1", t0.Add(90*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a replaced token: %v", err)
+	}
+	if ok, err := s.RenewVerification(ctx, "nobody", "hx", t0.Add(3*time.Hour)); err != nil || ok {
+		t.Fatalf("renew for a missing account: %v %v", ok, err)
+	}
+	if uid, err := s.VerifyEmail(ctx, "h1b", t0.Add(2*time.Hour)); err != nil || uid != "u1" {
+		t.Fatalf("renewed token: %q %v", uid, err)
+	}
+	if ok, err := s.RenewVerification(ctx, "u1", "h1c", t0.Add(4*time.Hour)); err != nil || ok {
+		t.Fatalf("renew once confirmed: %v %v", ok, err)
+	}
 	if _, err := s.VerifyEmail(ctx, "", t0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("empty token: %v", err)
 	}
-	uid, err := s.VerifyEmail(ctx, "h1", t0.Add(time.Minute))
-	if err != nil || uid != "u1" {
-		t.Fatalf("verify: %q %v", uid, err)
-	}
-	if _, err := s.VerifyEmail(ctx, "h1", t0.Add(time.Minute)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.VerifyEmail(ctx, "h1b", t0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("token used twice: %v", err)
 	}
 	u, _ := s.User(ctx, "u1")
 	a2, _ := s.Account(ctx, "u1")
-	if u.Status != "active" || !a2.VerifiedAt.Equal(t0.Add(time.Minute)) {
+	if u.Status != "active" || !a2.VerifiedAt.Equal(t0.Add(2*time.Hour)) {
 		t.Fatalf("after verification: user %s, verified %v", u.Status, a2.VerifiedAt)
 	}
 	if err := s.SetHolderData(ctx, "u1", "Ada", "Lovelace", "RSSMRA80A01H501U", "+393331234567"); err != nil {
