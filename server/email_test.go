@@ -71,19 +71,52 @@ func TestRegistrationMailGoesThroughSMTP(t *testing.T) {
 	post("/selfcare/v1/verify", map[string]any{"token": u.Query().Get("token")}, http.StatusOK)
 
 	// The development outbox is not the mailer: its list is not served.
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/admin/v1/emails", nil)
+	st, out := adminGet(t, srv, "/emails")
+	if st != http.StatusNotFound || out["error_description"] != "The mailer is not the dev outbox" {
+		t.Fatalf("GET /admin/v1/emails with the SMTP mailer: %d %v", st, out)
+	}
+	// The queue tells operators what went out, without the content (once
+	// the queue has recorded the delivery, just after the server took it).
+	var sent []any
+	for deadline := time.Now().Add(10 * time.Second); len(sent) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		st, out = adminGet(t, srv, "/mail-queue?state=sent")
+		sent, _ = out["messages"].([]any)
+	}
+	if st != http.StatusOK || len(sent) != 1 {
+		t.Fatalf("sent mail: %d %v", st, out)
+	}
+	m0 := sent[0].(map[string]any)
+	if m0["to"] != "anna.neri@example.test" || m0["subject"] != "Confirm your e-mail address" || m0["sentAt"] == nil || m0["body"] != nil {
+		t.Fatalf("sent entry %v", m0)
+	}
+	if st, out = adminGet(t, srv, "/mail-queue"); st != http.StatusOK || len(out["messages"].([]any)) != 0 {
+		t.Fatalf("pending mail: %d %v", st, out)
+	}
+	if st, out = adminGet(t, srv, "/mail-queue?state=lost"); st != http.StatusBadRequest || out["error"] != "invalid_request" {
+		t.Fatalf("unknown state: %d %v", st, out)
+	}
+}
+
+// TestMailQueueListWithoutQueue: with the dev outbox there is no queue to
+// list.
+func TestMailQueueListWithoutQueue(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{})
+	if st, out := adminGet(t, srv, "/mail-queue"); st != http.StatusNotFound || out["error"] == nil {
+		t.Fatalf("GET /admin/v1/mail-queue with the dev outbox: %d %v", st, out)
+	}
+}
+
+// adminGet calls the operator API and decodes the JSON answer.
+func adminGet(t *testing.T, srv *servertest.Server, path string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/admin/v1"+path, nil)
 	req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var e struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	json.NewDecoder(resp.Body).Decode(&e)
-	if resp.StatusCode != http.StatusNotFound || e.Description != "The mailer is not the dev outbox" {
-		t.Fatalf("GET /admin/v1/emails with the SMTP mailer: %d %+v", resp.StatusCode, e)
-	}
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }

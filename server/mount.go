@@ -70,6 +70,7 @@ func (a *App) mount(ctx context.Context) error {
 		sms = otp.NewOutbox(a.Store, nil)
 	}
 	var mailer enroll.Mailer = enroll.OutboxMailer{St: a.Store}
+	var mailQueue admin.MailQueue // listed for operators when mail is queued
 	if cfg.Email.Sender == "smtp" {
 		smtp, err := smtpmail.New(smtpmail.Config{URL: cfg.Email.SMTPURL, Password: cfg.Email.SMTPPassword.Value, From: cfg.Email.From})
 		if err != nil {
@@ -84,6 +85,7 @@ func (a *App) mount(ctx context.Context) error {
 		}
 		a.background(q.Run)
 		mailer = q
+		mailQueue = a.Store
 	}
 	iss := caIssuer{ca: authority, qualified: true}
 	rules, err := ratelimit.ParseRules(cfg.RateLimit.Rules())
@@ -174,6 +176,7 @@ func (a *App) mount(ctx context.Context) error {
 		emails = a.Store
 	}
 	admin.RegisterIdentifications(adminGroup, enr, emails, a.Log)
+	admin.RegisterMailQueue(adminGroup, mailQueue, a.Log)
 	admin.RegisterClients(adminGroup, svc, a.Log)
 	admin.NewUsage(svc, a.Log).Register(adminGroup)
 	caRoutes.RegisterAdmin(adminGroup)

@@ -100,3 +100,48 @@ func (s *Store) MailQueueDepth(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// MailQueueEntry is a queued message as operators see it: who, what and
+// how delivery went, never the content.
+type MailQueueEntry struct {
+	ID, To, Subject, AttachmentName string
+	CreatedAt                       time.Time
+	Attempts                        int
+	// NextAt is the next attempt of a pending message; SentAt and FailedAt
+	// are zero until it was delivered or given up.
+	NextAt, SentAt, FailedAt time.Time
+	LastError                string
+}
+
+// MailQueueEntries lists messages in state "pending", "sent" or "failed"
+// (given up), newest first, at most limit.
+func (s *Store) MailQueueEntries(ctx context.Context, state string, limit int) ([]MailQueueEntry, error) {
+	where := map[string]string{
+		"pending": "sent_at = 0 AND failed_at = 0",
+		"sent":    "sent_at > 0",
+		"failed":  "failed_at > 0",
+	}[state]
+	if where == "" {
+		return nil, fmt.Errorf("mail queue entries: unknown state %q", state)
+	}
+	rows, err := s.Query(ctx, `SELECT id, to_email, subject, attachment_name, created_at, attempts, next_at, sent_at, failed_at, last_error
+		FROM mail_queue WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("mail queue entries: %w", err)
+	}
+	defer rows.Close()
+	var out []MailQueueEntry
+	for rows.Next() {
+		var e MailQueueEntry
+		var created, next, sent, failed int64
+		if err := rows.Scan(&e.ID, &e.To, &e.Subject, &e.AttachmentName, &created, &e.Attempts, &next, &sent, &failed, &e.LastError); err != nil {
+			return nil, fmt.Errorf("mail queue entries: %w", err)
+		}
+		e.CreatedAt, e.NextAt, e.SentAt, e.FailedAt = FromMillis(created), FromMillis(next), FromMillis(sent), FromMillis(failed)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mail queue entries: %w", err)
+	}
+	return out, nil
+}

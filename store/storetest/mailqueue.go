@@ -79,6 +79,18 @@ func testMailQueue(t *testing.T, s *store.Store) {
 	if n, _ := s.MailQueueDepth(ctx); n != 0 {
 		t.Fatalf("depth at the end: %d", n)
 	}
+	failed, err := s.MailQueueEntries(ctx, "failed", 10)
+	if err != nil || len(failed) != 1 || failed[0].ID != "m1" || failed[0].LastError != "550 no such user" || failed[0].Attempts != 2 ||
+		!failed[0].FailedAt.Equal(later) {
+		t.Fatalf("failed entries: %+v, %v", failed, err)
+	}
+	sent, err := s.MailQueueEntries(ctx, "sent", 10)
+	if err != nil || len(sent) != 1 || sent[0].ID != "m2" || sent[0].AttachmentName != "busta.pdf" || !sent[0].SentAt.Equal(now) {
+		t.Fatalf("sent entries: %+v, %v", sent, err)
+	}
+	if pending, err := s.MailQueueEntries(ctx, "pending", 10); err != nil || len(pending) != 0 {
+		t.Fatalf("pending entries: %+v, %v", pending, err)
+	}
 	var body string
 	var attLen int
 	for _, id := range []string{"m1", "m2"} {
