@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	commands["admin"] = command{summary: "operator commands: users, credentials, SMS outbox (via the admin API)", run: adminMain}
+	commands["admin"] = command{summary: "operator commands: users, credentials, certificates, SMS outbox, mail queue (via the admin API)", run: adminMain}
 }
 
 const adminUsage = `usage: sigillo admin [--server URL] [--token TOKEN] <command> [flags]
@@ -34,6 +34,7 @@ commands:
   credential enable ID
   credential disable ID
   outbox [--to PHONE] [--limit N]
+  mail-queue [--state pending|sent|failed] [--limit N]
   cert get SERIAL
   cert suspend|reactivate SERIAL
   cert revoke SERIAL [--reason keyCompromise|cessationOfOperation|superseded|affiliationChanged|unspecified]
@@ -119,6 +120,18 @@ func (c *adminClient) run(args []string) int {
 			path += "?" + q.Encode()
 		}
 		return c.do(http.MethodGet, path, nil)
+	case len(args) >= 1 && args[0] == "mail-queue":
+		fs := flag.NewFlagSet("mail-queue", flag.ContinueOnError)
+		state := fs.String("state", "pending", "pending, sent or failed")
+		limit := fs.Int("limit", 0, "at most this many messages")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		q := url.Values{"state": {*state}}
+		if *limit > 0 {
+			q.Set("limit", fmt.Sprint(*limit))
+		}
+		return c.do(http.MethodGet, "/mail-queue?"+q.Encode(), nil)
 	}
 	return usage()
 }

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/sigillo/sigillo/server/servertest"
+	"github.com/sigillo/sigillo/signdoc/signdoctest"
+)
+
+// TestAdminCommand drives the operator CLI against a whole replica: a
+// user and a credential created and read back, the SMS outbox, the mail
+// queue (404: dev mode mails to the outbox), a refused token, a usage
+// error.
+func TestAdminCommand(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{})
+	admin := func(token string, args ...string) (int, string, string) {
+		t.Helper()
+		cmd := exec.Command(binary, append([]string{"admin", "--server", srv.URL, "--token", token}, args...)...)
+		cmd.Env = cleanEnv()
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, stdout.String(), stderr.String()
+	}
+	ok := func(args ...string) map[string]any {
+		t.Helper()
+		code, out, errOut := admin(srv.AdminToken, args...)
+		if code != 0 {
+			t.Fatalf("sigillo admin %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("sigillo admin %v printed no JSON: %v\n%s", args, err, out)
+		}
+		return m
+	}
+	u := ok("user", "create", "--username", "cli-op", "--password", signdoctest.Password, "--email", "op@example.test",
+		"--phone", "+393330000003", "--given-name", "Olga", "--surname", "Neri", "--fiscal-code", "NRELGO80A41H501X")
+	if u["userID"] != "cli-op" {
+		t.Fatalf("user create: %v", u)
+	}
+	if g := ok("user", "get", "cli-op"); g["email"] != "op@example.test" {
+		t.Fatalf("user get: %v", g)
+	}
+	c := ok("credential", "create", "--user", "cli-op", "--pin", signdoctest.PIN, "--otp", "sms", "--scal", "2")
+	id, _ := c["credentialID"].(string)
+	if id == "" || c["puk"] == nil || c["erc"] == nil {
+		t.Fatalf("credential create: %v", c)
+	}
+	if g := ok("credential", "get", id); g["credentialID"] != id && g["id"] != id {
+		t.Fatalf("credential get: %v", g)
+	}
+	ok("outbox", "--to", "+393330000003")
+	if code, _, errOut := admin(srv.AdminToken, "mail-queue", "--state", "failed"); code != 1 || !strings.Contains(errOut, "there is no queue") || !strings.Contains(errOut, "HTTP 404") {
+		t.Fatalf("mail-queue with the dev outbox: exit %d %s", code, errOut)
+	}
+	if code, _, errOut := admin("wrong-token", "user", "get", "cli-op"); code != 1 || !strings.Contains(errOut, "HTTP 401") {
+		t.Fatalf("wrong token: exit %d\n%s", code, errOut)
+	}
+	if code, _, errOut := admin(srv.AdminToken, "frobnicate"); code != 2 || !strings.Contains(errOut, "mail-queue") {
+		t.Fatalf("unknown command: exit %d\n%s", code, errOut)
+	}
+}
