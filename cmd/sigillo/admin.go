@@ -33,6 +33,15 @@ commands:
   credential get ID
   credential enable ID
   credential disable ID
+  credential usage ID
+  credential limit ID --max N                (0 removes the limit)
+  credential history ID [--from T] [--to T] [--page N] [--size N]
+  identification list [--status pending|approved|rejected|issued] [--limit N]
+  identification get ID
+  identification approve ID [--operator NAME]
+  identification reject ID --reason TEXT [--operator NAME]
+  client create --name N [--redirect-uri URI ...] [--domain D] [--grant G ...] [--scope S ...]
+  client get ID
   outbox [--to PHONE] [--limit N]
   mail-queue [--state pending|sent|failed] [--limit N]
   cert get SERIAL
@@ -120,6 +129,37 @@ func (c *adminClient) run(args []string) int {
 			path += "?" + q.Encode()
 		}
 		return c.do(http.MethodGet, path, nil)
+	case len(args) == 3 && args[0] == "credential" && args[1] == "usage":
+		return c.do(http.MethodGet, "/credentials/"+url.PathEscape(args[2])+"/usage", nil)
+	case len(args) >= 3 && args[0] == "credential" && args[1] == "limit":
+		fs := flag.NewFlagSet("credential limit", flag.ContinueOnError)
+		max := fs.Int64("max", -1, "signatures allowed in total (0 removes the limit)")
+		if err := fs.Parse(args[3:]); err != nil {
+			return 2
+		}
+		if *max < 0 {
+			fmt.Fprintln(os.Stderr, "sigillo admin: credential limit needs --max N")
+			return 2
+		}
+		return c.do(http.MethodPost, "/credentials/"+url.PathEscape(args[2])+"/limit", map[string]int64{"maxSignatures": *max})
+	case len(args) >= 3 && args[0] == "credential" && args[1] == "history":
+		return c.query("credential history", "/credentials/"+url.PathEscape(args[2])+"/history", args[3:], "from", "to", "page", "size")
+	case len(args) >= 2 && args[0] == "identification" && args[1] == "list":
+		return c.query("identification list", "/identifications", args[2:], "status", "limit")
+	case len(args) == 3 && args[0] == "identification" && args[1] == "get":
+		return c.do(http.MethodGet, "/identifications/"+url.PathEscape(args[2]), nil)
+	case len(args) >= 3 && args[0] == "identification" && (args[1] == "approve" || args[1] == "reject"):
+		fs := flag.NewFlagSet("identification "+args[1], flag.ContinueOnError)
+		reason := fs.String("reason", "", "why (required to reject)")
+		operator := fs.String("operator", "", "who decides (default: admin)")
+		if err := fs.Parse(args[3:]); err != nil {
+			return 2
+		}
+		return c.do(http.MethodPost, "/identifications/"+url.PathEscape(args[2])+"/"+args[1], map[string]string{"reason": *reason, "operator": *operator})
+	case len(args) >= 2 && args[0] == "client" && args[1] == "create":
+		return c.clientCreate(args[2:])
+	case len(args) == 3 && args[0] == "client" && args[1] == "get":
+		return c.do(http.MethodGet, "/clients/"+url.PathEscape(args[2]), nil)
 	case len(args) >= 1 && args[0] == "mail-queue":
 		fs := flag.NewFlagSet("mail-queue", flag.ContinueOnError)
 		state := fs.String("state", "pending", "pending, sent or failed")
@@ -134,6 +174,52 @@ func (c *adminClient) run(args []string) int {
 		return c.do(http.MethodGet, "/mail-queue?"+q.Encode(), nil)
 	}
 	return usage()
+}
+
+// query GETs path with the named string flags as query parameters.
+func (c *adminClient) query(name, path string, args []string, params ...string) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	vals := map[string]*string{}
+	for _, p := range params {
+		vals[p] = fs.String(p, "", p)
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	q := url.Values{}
+	for _, p := range params {
+		if v := *vals[p]; v != "" {
+			q.Set(p, v)
+		}
+	}
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return c.do(http.MethodGet, path, nil)
+}
+
+// repeated is a flag that may be given several times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+func (c *adminClient) clientCreate(args []string) int {
+	fs := flag.NewFlagSet("client create", flag.ContinueOnError)
+	name := fs.String("name", "", "the application's name, shown on the consent page")
+	domain := fs.String("domain", "", "automatic-signature domain the client acts for (client_credentials)")
+	var uris, grants, scopes repeated
+	fs.Var(&uris, "redirect-uri", "redirect URI (repeat for several)")
+	fs.Var(&grants, "grant", "grant type: authorization_code, client_credentials, refresh_token (repeat)")
+	fs.Var(&scopes, "scope", "scope: service, credential (repeat)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	body := map[string]any{"name": *name, "redirectURIs": []string(uris), "grantTypes": []string(grants), "scopes": []string(scopes)}
+	if *domain != "" {
+		body["domain"] = *domain
+	}
+	return c.do(http.MethodPost, "/clients", body)
 }
 
 func (c *adminClient) userCreate(args []string) int {

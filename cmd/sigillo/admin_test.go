@@ -60,6 +60,29 @@ func TestAdminCommand(t *testing.T) {
 	if g := ok("credential", "get", id); g["credentialID"] != id && g["id"] != id {
 		t.Fatalf("credential get: %v", g)
 	}
+	if u := ok("credential", "limit", id, "--max", "5"); u["maxSignatures"] != float64(5) {
+		t.Fatalf("credential limit: %v", u)
+	}
+	if u := ok("credential", "usage", id); u["credentialID"] != id || u["totalSignatures"] != float64(0) || u["maxSignatures"] != float64(5) {
+		t.Fatalf("credential usage: %v", u)
+	}
+	ok("credential", "history", id, "--size", "10")
+	if code, _, errOut := admin(srv.AdminToken, "credential", "limit", id); code != 2 || !strings.Contains(errOut, "--max") {
+		t.Fatalf("limit without --max: exit %d\n%s", code, errOut)
+	}
+	cl := ok("client", "create", "--name", "Firma App", "--redirect-uri", "https://app.example.test/cb",
+		"--grant", "authorization_code", "--scope", "service", "--scope", "credential")
+	cid, _ := cl["clientID"].(string)
+	if cid == "" || cl["clientSecret"] == nil {
+		t.Fatalf("client create: %v", cl)
+	}
+	if g := ok("client", "get", cid); g["name"] != "Firma App" || g["clientSecret"] != nil {
+		t.Fatalf("client get: %v", g)
+	}
+	ok("identification", "list", "--status", "pending")
+	if code, _, errOut := admin(srv.AdminToken, "identification", "get", "nope"); code != 1 || !strings.Contains(errOut, "HTTP 404") {
+		t.Fatalf("unknown identification: exit %d\n%s", code, errOut)
+	}
 	ok("outbox", "--to", "+393330000003")
 	if code, _, errOut := admin(srv.AdminToken, "mail-queue", "--state", "failed"); code != 1 || !strings.Contains(errOut, "there is no queue") || !strings.Contains(errOut, "HTTP 404") {
 		t.Fatalf("mail-queue with the dev outbox: exit %d %s", code, errOut)
