@@ -43,7 +43,9 @@ commands:
   client create --name N [--redirect-uri URI ...] [--domain D] [--grant G ...] [--scope S ...]
   client get ID
   outbox [--to PHONE] [--limit N]
+  emails [--to ADDRESS] [--limit N]          (the dev e-mail outbox)
   mail-queue [--state pending|sent|failed] [--limit N]
+  cert issue --csr FILE.pem [--owner ID] [--qualified]
   cert get SERIAL
   cert suspend|reactivate SERIAL
   cert revoke SERIAL [--reason keyCompromise|cessationOfOperation|superseded|affiliationChanged|unspecified]
@@ -160,6 +162,22 @@ func (c *adminClient) run(args []string) int {
 		return c.clientCreate(args[2:])
 	case len(args) == 3 && args[0] == "client" && args[1] == "get":
 		return c.do(http.MethodGet, "/clients/"+url.PathEscape(args[2]), nil)
+	case len(args) >= 1 && args[0] == "emails":
+		return c.query("emails", "/emails", args[1:], "to", "limit")
+	case len(args) >= 2 && args[0] == "cert" && args[1] == "issue":
+		fs := flag.NewFlagSet("cert issue", flag.ContinueOnError)
+		csr := fs.String("csr", "", "PKCS#10 request, PEM")
+		owner := fs.String("owner", "", "who the certificate is for (recorded with it)")
+		qualified := fs.Bool("qualified", false, "qualified certificate (QC statements, QCP-n-qscd)")
+		if err := fs.Parse(args[2:]); err != nil {
+			return 2
+		}
+		pem, err := os.ReadFile(*csr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sigillo admin: --csr:", err)
+			return 2
+		}
+		return c.do(http.MethodPost, "/certificates", map[string]any{"csr": string(pem), "owner": *owner, "qualified": *qualified})
 	case len(args) >= 1 && args[0] == "mail-queue":
 		fs := flag.NewFlagSet("mail-queue", flag.ContinueOnError)
 		state := fs.String("state", "pending", "pending, sent or failed")

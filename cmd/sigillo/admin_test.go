@@ -2,8 +2,16 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -84,6 +92,23 @@ func TestAdminCommand(t *testing.T) {
 		t.Fatalf("unknown identification: exit %d\n%s", code, errOut)
 	}
 	ok("outbox", "--to", "+393330000003")
+	ok("emails", "--limit", "5")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "Olga Neri", Country: []string{"IT"}}}, key)
+	csrFile := filepath.Join(t.TempDir(), "req.pem")
+	os.WriteFile(csrFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}), 0o600)
+	issued := ok("cert", "issue", "--csr", csrFile, "--owner", "cli-op")
+	serial, _ := issued["serial"].(string)
+	if serial == "" {
+		t.Fatalf("cert issue: %v", issued)
+	}
+	if g := ok("cert", "get", serial); g["status"] != "valid" {
+		t.Fatalf("cert get: %v", g)
+	}
+	ok("cert", "suspend", serial)
+	if g := ok("cert", "get", serial); g["status"] != "suspended" {
+		t.Fatalf("after suspend: %v", g)
+	}
 	if code, _, errOut := admin(srv.AdminToken, "mail-queue", "--state", "failed"); code != 1 || !strings.Contains(errOut, "there is no queue") || !strings.Contains(errOut, "HTTP 404") {
 		t.Fatalf("mail-queue with the dev outbox: exit %d %s", code, errOut)
 	}
