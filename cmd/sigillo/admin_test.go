@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -29,16 +28,7 @@ func TestAdminCommand(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(binary, append([]string{"admin", "--server", srv.URL, "--token", token}, args...)...)
 		cmd.Env = cleanEnv()
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, stdout.String(), stderr.String()
+		return runBinary(t, cmd)
 	}
 	ok := func(args ...string) map[string]any {
 		t.Helper()

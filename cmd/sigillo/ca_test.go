@@ -62,12 +62,7 @@ func TestCAShowAndImport(t *testing.T) {
 		cmd := exec.Command(binary, args...)
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return string(out), ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), 0
+		return string(out), exitCode(t, err)
 	}
 	if out, code := run("ca", "show"); code != 1 || !strings.Contains(out, "no CA yet") {
 		t.Fatalf("show before bootstrap: %d %s", code, out)

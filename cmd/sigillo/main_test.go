@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -46,6 +48,29 @@ func cleanEnv(extra ...string) []string {
 		}
 	}
 	return append(env, extra...)
+}
+
+// runBinary runs cmd and returns its exit status, standard output and
+// standard error; a command that cannot run fails the test.
+func runBinary(t *testing.T, cmd *exec.Cmd) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	return exitCode(t, cmd.Run()), stdout.String(), stderr.String()
+}
+
+// exitCode is the exit status behind a finished command's error (0 for
+// nil); any other error fails the test.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
 }
 
 func TestBadConfigExitsTwoListingEveryProblem(t *testing.T) {

@@ -47,16 +47,7 @@ func TestSignCommand(t *testing.T) {
 	sign := func(args ...string) (int, string, string) {
 		cmd := exec.Command(binary, append([]string{"sign"}, args...)...)
 		cmd.Env = cleanEnv("SIGILLO_SIGN_PASSWORD=" + signdoctest.Password)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, stdout.String(), stderr.String()
+		return runBinary(t, cmd)
 	}
 
 	t.Run("batch_B-T", func(t *testing.T) {
@@ -301,14 +292,7 @@ func TestSignCommand_smsOTP(t *testing.T) {
 		}
 		io.WriteString(w, stdin)
 		w.Close()
-		err = cmd.Wait()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, prompt.String()
+		return exitCode(t, cmd.Wait()), prompt.String()
 	}
 
 	// A wrong code: authorize refuses it, nothing is written.
