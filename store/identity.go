@@ -491,29 +491,7 @@ func (s *Store) RefundSAD(ctx context.Context, sadHash, userID, credentialID str
 		if bound == 0 {
 			return nil
 		}
-		byCount := map[int][][]byte{}
-		for _, dc := range multiset(hashes) {
-			byCount[dc.n] = append(byCount[dc.n], dc.digest)
-		}
-		for k, digests := range byCount {
-			args := make([]any, 0, len(digests)+3)
-			args = append(args, k, sadHash)
-			for _, d := range digests {
-				args = append(args, d)
-			}
-			args = append(args, k)
-			res, err := tx.Exec(ctx, `UPDATE sad_hashes SET used = used - ? WHERE sad_hash = ? AND digest IN (?`+
-				strings.Repeat(",?", len(digests)-1)+`) AND used >= ?`, args...)
-			if err != nil {
-				return err
-			}
-			if got, err := res.RowsAffected(); err != nil {
-				return err
-			} else if int(got) != len(digests) {
-				return ErrConflict
-			}
-		}
-		return nil
+		return moveHashes(ctx, tx, sadHash, hashes, true, ErrConflict)
 	})
 	if err != nil {
 		return fmt.Errorf("refund SAD: %w", err)
@@ -521,9 +499,20 @@ func (s *Store) RefundSAD(ctx context.Context, sadHash, userID, credentialID str
 	return nil
 }
 
-// consumeHashes marks the hashes used: for each multiplicity k, one UPDATE
-// over the digests that occur k times, which must touch every one of them.
+// consumeHashes marks the hashes used.
 func consumeHashes(ctx context.Context, tx *Tx, sadHash string, hashes [][]byte) error {
+	return moveHashes(ctx, tx, sadHash, hashes, false, ErrSADHashNotAuthorized)
+}
+
+// moveHashes counts the hashes as used (or, with refund, as unused again):
+// for each multiplicity k, one UPDATE over the digests that occur k times,
+// which must touch every one of them, else the whole move is refused with
+// missing (the transaction then rolls back).
+func moveHashes(ctx context.Context, tx *Tx, sadHash string, hashes [][]byte, refund bool, missing error) error {
+	set, cond := "used = used + ?", "used + ? <= cnt"
+	if refund {
+		set, cond = "used = used - ?", "used >= ?"
+	}
 	byCount := map[int][][]byte{}
 	for _, dc := range multiset(hashes) {
 		byCount[dc.n] = append(byCount[dc.n], dc.digest)
@@ -535,9 +524,8 @@ func consumeHashes(ctx context.Context, tx *Tx, sadHash string, hashes [][]byte)
 			args = append(args, d)
 		}
 		args = append(args, k)
-		q := `UPDATE sad_hashes SET used = used + ? WHERE sad_hash = ? AND digest IN (?` +
-			strings.Repeat(",?", len(digests)-1) + `) AND used + ? <= cnt`
-		res, err := tx.Exec(ctx, q, args...)
+		res, err := tx.Exec(ctx, `UPDATE sad_hashes SET `+set+` WHERE sad_hash = ? AND digest IN (?`+
+			strings.Repeat(",?", len(digests)-1)+`) AND `+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -546,7 +534,7 @@ func consumeHashes(ctx context.Context, tx *Tx, sadHash string, hashes [][]byte)
 			return err
 		}
 		if int(got) != len(digests) {
-			return ErrSADHashNotAuthorized
+			return missing
 		}
 	}
 	return nil
