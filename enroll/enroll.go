@@ -64,6 +64,7 @@ var _ Store = (*store.Store)(nil)
 type SAM interface {
 	CreateHolder(ctx context.Context, h sam.HolderAccount) error
 	CreateCredential(ctx context.Context, nc sam.NewCredential) (*sam.CreatedCredential, error)
+	ReplaceRecoveryCodes(ctx context.Context, p *sam.Principal, credentialID, pin, otpCode string) (*sam.RecoveryCodes, error)
 }
 
 var _ SAM = (*sam.Service)(nil)
@@ -857,15 +858,7 @@ func (c Completion) check() error {
 	if c.PINConfirm != c.PIN {
 		f.set("pinConfirm", "mismatch")
 	}
-	switch n := utf8.RuneCountInString(c.Passphrase); {
-	case n == 0:
-		f.set("passphrase", "required")
-	case n < 8 || n > 128:
-		f.set("passphrase", "passphrase_policy")
-	}
-	if c.PassphraseConfirm != c.Passphrase {
-		f.set("passphraseConfirm", "mismatch")
-	}
+	checkPassphrase(f, c.Passphrase, c.PassphraseConfirm)
 	switch {
 	case c.OTP == "":
 		f.set("otp", "required")
@@ -946,17 +939,83 @@ func (s *Service) Complete(ctx context.Context, userID string, c Completion) (*I
 			Detail: map[string]string{"credential": cc.CredentialID}})
 		return nil, errs.Wrap(errs.Internal, "Internal error", err)
 	}
-	m := Mail{To: r.Email, Subject: "Your signature envelope " + number, AttachmentName: "envelope-" + number + ".pdf", Attachment: pdf,
-		Body: "Your certificate has been issued.\n\nThe attached PDF is your envelope with the PUK and the emergency code (ERC).\nOpen it with the passphrase you chose. Keep it safe.\n"}
-	if env.Italian {
-		m.Subject = "La tua busta di firma " + number
-		m.Body = "Il certificato è stato emesso.\n\nIl PDF allegato è la busta con il PUK e il codice di emergenza (ERC).\nSi apre con la passphrase che hai scelto. Conservala con cura.\n"
-	}
-	if err := s.mail.Send(ctx, m); err != nil {
+	if err := s.mail.Send(ctx, envelopeMail(r.Email, env, pdf, false)); err != nil {
 		s.log.Error("envelope not mailed", "request", r.ID, "error", err)
 		return nil, errs.Wrap(errs.Unavailable, "The certificate was issued but the envelope could not be sent; contact support", err)
 	}
 	s.record(ctx, audit.Event{Actor: "user:" + userID, Action: "enroll.sign_contract", Object: "request:" + r.ID, Outcome: "success",
 		Detail: map[string]string{"credential": cc.CredentialID, "serial": cc.Serial, "envelope": number, "contract": s.cfg.ContractVersion}})
 	return &Issued{CredentialID: cc.CredentialID, Serial: cc.Serial, EnvelopeNumber: number}, nil
+}
+
+// checkPassphrase checks the passphrase that encrypts an envelope.
+func checkPassphrase(f fields, pass, confirm string) {
+	switch n := utf8.RuneCountInString(pass); {
+	case n == 0:
+		f.set("passphrase", "required")
+	case n < 8 || n > 128:
+		f.set("passphrase", "passphrase_policy")
+	}
+	if confirm != pass {
+		f.set("passphraseConfirm", "mismatch")
+	}
+}
+
+// envelopeMail is the message carrying the encrypted envelope pdf of env:
+// at issuance, or (replacement) with new codes for a lost one.
+func envelopeMail(to string, env Envelope, pdf []byte, replacement bool) Mail {
+	m := Mail{To: to, Subject: "Your signature envelope " + env.Number, AttachmentName: "envelope-" + env.Number + ".pdf", Attachment: pdf,
+		Body: "Your certificate has been issued.\n\nThe attached PDF is your envelope with the PUK and the emergency code (ERC).\nOpen it with the passphrase you chose. Keep it safe.\n"}
+	if replacement {
+		m.Body = "As you asked, your credential has a new PUK and a new emergency code (ERC): the previous ones no longer work.\n\nThe attached PDF is your new envelope. Open it with the passphrase you chose. Keep it safe.\n"
+	}
+	if env.Italian {
+		m.Subject = "La tua busta di firma " + env.Number
+		m.Body = "Il certificato è stato emesso.\n\nIl PDF allegato è la busta con il PUK e il codice di emergenza (ERC).\nSi apre con la passphrase che hai scelto. Conservala con cura.\n"
+		if replacement {
+			m.Body = "Come hai chiesto, la tua credenziale ha un nuovo PUK e un nuovo codice di emergenza (ERC): i precedenti non valgono più.\n\nIl PDF allegato è la nuova busta. Si apre con la passphrase che hai scelto. Conservala con cura.\n"
+		}
+	}
+	return m
+}
+
+// NewEnvelope gives the holder's credential a new PUK and ERC (the holder
+// proves the PIN and the OTP: sam.ReplaceRecoveryCodes) and mails them in a
+// new envelope encrypted with the passphrase given now. It returns the new
+// envelope's number. The codes exist only in that envelope.
+func (s *Service) NewEnvelope(ctx context.Context, userID, credentialID, pin, otpCode, passphrase, passphraseConfirm string) (string, error) {
+	f := fields{}
+	checkPassphrase(f, passphrase, passphraseConfirm)
+	if err := f.err(); err != nil {
+		return "", err
+	}
+	u, err := s.st.User(ctx, userID)
+	if err != nil {
+		return "", storeErr("user", err)
+	}
+	a, err := s.st.Account(ctx, userID)
+	if err != nil {
+		return "", storeErr("account", err)
+	}
+	codes, err := s.sam.ReplaceRecoveryCodes(ctx, &sam.Principal{UserID: userID}, credentialID, strings.TrimSpace(pin), strings.TrimSpace(otpCode))
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	env := Envelope{Number: "E" + strings.ToUpper(randomHex(6)), IUT: codes.IUT, PUK: codes.PUK, ERC: codes.ERC,
+		Holder: strings.TrimSpace(u.GivenName + " " + u.Surname), UserID: userID, Serial: codes.CertSerial,
+		IssuedAt: now.UTC().Format("2006-01-02 15:04 UTC"), Italian: a.Country == "IT", PortalURL: s.cfg.PublicURL}
+	pdf, err := EnvelopePDF(env, passphrase)
+	if err != nil {
+		// The new codes are set and exist nowhere else: asking again
+		// (PIN + OTP) makes another pair.
+		s.log.Error("new envelope not generated", "credential", credentialID, "error", err)
+		return "", errs.Wrap(errs.Internal, "Internal error", err)
+	}
+	if err := s.mail.Send(ctx, envelopeMail(a.Email, env, pdf, true)); err != nil {
+		return "", errs.Wrap(errs.Unavailable, "The envelope could not be sent; ask for a new one later", err)
+	}
+	s.record(ctx, audit.Event{Actor: "user:" + userID, Action: "enroll.new_envelope", Object: "credential:" + credentialID, Outcome: "success",
+		Detail: map[string]string{"envelope": env.Number}})
+	return env.Number, nil
 }

@@ -48,6 +48,7 @@ func (p *Portal) registerAPI(r gin.IRouter) {
 	a.POST("/credentials/:id/reactivate", p.apiReactivate)
 	a.POST("/credentials/:id/revoke", p.apiRevoke)
 	a.POST("/credentials/:id/renew", p.apiRenew)
+	a.POST("/credentials/:id/envelope", p.apiNewEnvelope)
 	a.POST("/credentials/:id/phone", p.apiPhone)
 	a.POST("/credentials/:id/totp/start", p.apiTOTPStart)
 	a.POST("/credentials/:id/totp", p.apiTOTPConfirm)
@@ -394,6 +395,9 @@ type FactorsRequest struct {
 	// Pending and Code confirm an authenticator app enrollment.
 	Pending string `json:"pending"`
 	Code    string `json:"code"`
+	// Passphrase (twice) encrypts a new envelope.
+	Passphrase        string `json:"passphrase"`
+	PassphraseConfirm string `json:"passphraseConfirm"`
 }
 
 // credOp decodes the body, checks it, and runs op on the credential.
@@ -444,6 +448,21 @@ func (p *Portal) apiChangePIN(c *gin.Context) {
 		ck.otpIfAny("otp", r.OTP)
 	}, func(pr *sam.Principal, id string, r FactorsRequest) (gin.H, error) {
 		return nil, p.sam.ChangePIN(c.Request.Context(), pr, id, r.CurrentPIN, r.NewPIN, r.NewPINConfirm, r.OTP)
+	})
+}
+
+// apiNewEnvelope replaces a lost envelope: new PUK and ERC, proved with
+// the PIN and the OTP, mailed under a new passphrase (enroll.NewEnvelope).
+func (p *Portal) apiNewEnvelope(c *gin.Context) {
+	p.credOp(c, func(ck checks, r *FactorsRequest) {
+		ck.pin("pin", r.PIN)
+		ck.otpIfAny("otp", r.OTP)
+	}, func(pr *sam.Principal, id string, r FactorsRequest) (gin.H, error) {
+		n, err := p.enr.NewEnvelope(c.Request.Context(), pr.UserID, id, r.PIN, r.OTP, r.Passphrase, r.PassphraseConfirm)
+		if err != nil {
+			return nil, err
+		}
+		return gin.H{"envelopeNumber": n}, nil
 	})
 }
 

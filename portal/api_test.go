@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -321,4 +322,54 @@ func cscCertStatus(t *testing.T, s *stack, userID, credID string) string {
 	cert, _ := info["cert"].(map[string]any)
 	st, _ := cert["status"].(string)
 	return st
+}
+
+// TestAPI_newEnvelopeReplacesPUKAndERC: a holder who lost the envelope
+// gets a new one with the PIN and an SMS code: new PUK and ERC under the
+// passphrase given now, mailed; the old PUK and ERC stop working, the new
+// ones work. A wrong PIN or a missing passphrase changes nothing.
+func TestAPI_newEnvelopeReplacesPUKAndERC(t *testing.T) {
+	s := newStack(t)
+	h := s.enrollHolder("nina")
+	c := h.c
+	old := h.codes
+	path := "/credentials/" + h.credID + "/envelope"
+	mails := func() int { return len(s.emails(h.email)) }
+	before := mails()
+
+	if st, m := c.api(http.MethodPost, path, map[string]any{"pin": h.pin, "otp": h.sendOTP(s)}); st != http.StatusBadRequest {
+		t.Fatalf("without a passphrase: %d %v", st, m)
+	}
+	if st, m := c.api(http.MethodPost, path, map[string]any{"pin": "11223344", "otp": h.sendOTP(s), "passphrase": "a new passphrase",
+		"passphraseConfirm": "a new passphrase"}); st != http.StatusBadRequest || !strings.Contains(fmt.Sprint(m), "PIN") {
+		t.Fatalf("wrong PIN: %d %v", st, m)
+	}
+	if mails() != before {
+		t.Fatal("a refused request mailed an envelope")
+	}
+
+	m := c.must(http.MethodPost, path, map[string]any{"pin": h.pin, "otp": h.sendOTP(s), "passphrase": "a new passphrase",
+		"passphraseConfirm": "a new passphrase"})
+	codes, text := s.envelopeCodes(h.email, "a new passphrase")
+	if codes["envelope"] != m["envelopeNumber"] || codes["IUT"] != old["IUT"] || codes["PUK"] == old["PUK"] || codes["ERC"] == old["ERC"] {
+		t.Fatalf("new envelope %v (answer %v), old codes %v\n%s", codes, m, old, text)
+	}
+
+	// The old PUK no longer unblocks; the new one does.
+	unblock := func(puk string) (int, map[string]any) {
+		return c.api(http.MethodPost, "/credentials/"+h.credID+"/unblock", map[string]any{"puk": puk, "newPIN": "86427531",
+			"newPINConfirm": "86427531", "otp": h.sendOTP(s)})
+	}
+	if st, m := unblock(old["PUK"]); st != http.StatusBadRequest {
+		t.Fatalf("old PUK: %d %v", st, m)
+	}
+	if st, m := unblock(codes["PUK"]); st != http.StatusOK {
+		t.Fatalf("new PUK: %d %v", st, m)
+	}
+	// The old ERC no longer suspends; the new one does.
+	anon := s.newClient()
+	if st, m := anon.api(http.MethodPost, "/emergency", map[string]any{"iut": old["IUT"], "erc": old["ERC"], "action": "suspend"}); st != http.StatusForbidden {
+		t.Fatalf("old ERC: %d %v", st, m)
+	}
+	anon.must(http.MethodPost, "/emergency", map[string]any{"iut": codes["IUT"], "erc": codes["ERC"], "action": "suspend"})
 }

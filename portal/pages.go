@@ -189,6 +189,8 @@ func (p *Portal) registerPages(r gin.IRouter) {
 	a.POST("/reactivate", p.credPage("reactivate"))
 	a.GET("/renew", p.credPage("renew"))
 	a.POST("/renew", p.credPage("renew"))
+	a.GET("/envelope", p.credPage("envelope"))
+	a.POST("/envelope", p.credPage("envelope"))
 	a.GET("/suspend", p.credPage("suspend"))
 	a.POST("/suspend", p.credPage("suspend"))
 	a.GET("/revoke", p.credPage("revoke"))
@@ -658,6 +660,14 @@ func (p *Portal) credPage(kind string) gin.HandlerFunc {
 					_, err := p.sam.RenewCredential(ctx, pr, cred.ID, r.PIN, r.OTP)
 					return err
 				}
+			}
+		case "envelope":
+			r := FactorsRequest{PIN: f("pin"), OTP: f("otp")}
+			pinOTPChecks(ck, &r)
+			pinField, done = "pin", "new_envelope"
+			run = func() error {
+				_, err := p.enr.NewEnvelope(ctx, pr.UserID, cred.ID, r.PIN, r.OTP, f("passphrase"), f("passphraseConfirm"))
+				return err
 			}
 		case "suspend":
 			if f("confirm") != "on" {

@@ -195,3 +195,32 @@ func TestResendVerificationLink(t *testing.T) {
 		t.Fatalf("%d of the three links confirmed the address, want exactly the newest", worked)
 	}
 }
+
+// TestPages_newEnvelope: the home page offers a new envelope; the form
+// with the PIN, the SMS code and a new passphrase mails it and says so.
+func TestPages_newEnvelope(t *testing.T) {
+	s := newStack(t)
+	h := s.enrollHolder("ivo")
+	c := h.c
+	if _, body := c.get("/portal/home"); !strings.Contains(body, `href="/portal/envelope?cred=`+h.credID+`"`) {
+		t.Fatal("the home page does not offer a new envelope")
+	}
+	tok := c.pageToken("/portal/envelope?cred=" + h.credID)
+	st, body, _ := c.form("/portal/envelope", url.Values{"csrf": {tok}, "cred": {h.credID}, "pin": {h.pin}, "otp": {h.sendOTP(s)},
+		"passphrase": {"page passphrase"}, "passphraseConfirm": {"another one"}})
+	if st != http.StatusBadRequest || !strings.Contains(body, "aria-invalid") {
+		t.Fatalf("mismatched passphrases: %d", st)
+	}
+	st, _, hdr := c.form("/portal/envelope", url.Values{"csrf": {tok}, "cred": {h.credID}, "pin": {h.pin}, "otp": {h.sendOTP(s)},
+		"passphrase": {"page passphrase"}, "passphraseConfirm": {"page passphrase"}})
+	if st != http.StatusSeeOther || !strings.Contains(hdr.Get("Location"), "done=new_envelope") {
+		t.Fatalf("new envelope: %d %q", st, hdr.Get("Location"))
+	}
+	if _, body := c.get(hdr.Get("Location")); !strings.Contains(body, "A new envelope with your new PUK and ERC") {
+		t.Fatal("no notice on the home page")
+	}
+	codes, _ := s.envelopeCodes(h.email, "page passphrase")
+	if codes["PUK"] == h.codes["PUK"] || codes["ERC"] == h.codes["ERC"] {
+		t.Fatalf("the new envelope has the old codes: %v", codes)
+	}
+}

@@ -78,6 +78,7 @@ type Enroll interface {
 	CurrentRequest(ctx context.Context, userID string) (*store.CertRequest, error)
 	SendContractOTP(ctx context.Context, userID string) error
 	Complete(ctx context.Context, userID string, c enroll.Completion) (*enroll.Issued, error)
+	NewEnvelope(ctx context.Context, userID, credentialID, pin, otpCode, passphrase, passphraseConfirm string) (string, error)
 }
 
 var _ Enroll = (*enroll.Service)(nil)

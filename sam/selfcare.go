@@ -60,6 +60,7 @@ type selfcareStore interface {
 	AddPUKTry(ctx context.Context, id string, max int) (int, bool, error)
 	SetPINHash(ctx context.Context, id, pinHash string, max int) (bool, error)
 	UnblockPIN(ctx context.Context, id, pinHash string, pukMax int) (bool, error)
+	SetRecoveryHashes(ctx context.Context, id, pukHash, ercHash string, pinMax int) (bool, error)
 	ActivateCredential(ctx context.Context, id, pinHash string, pukMax int) (bool, error)
 	CredentialByIUT(ctx context.Context, iut string) (*store.Credential, error)
 	SetCredentialCert(ctx context.Context, id, oldSerial, serial string, chain [][]byte) error
@@ -278,6 +279,69 @@ func (s *Service) ChangePIN(ctx context.Context, p *Principal, credentialID, cur
 	}
 	s.record(ctx, audit.Event{Actor: "user:" + p.UserID, Action: action, Object: "credential:" + c.ID, Outcome: "success"})
 	return nil
+}
+
+// RecoveryCodes are a credential's new PUK and ERC, shown once for a new
+// envelope, with what identifies the credential on it.
+type RecoveryCodes struct {
+	PUK, ERC   string
+	IUT        string
+	CertSerial string
+}
+
+// ReplaceRecoveryCodes gives an active credential a new PUK and ERC when
+// the envelope was lost or never arrived. The holder, logged in, proves
+// the PIN (three wrong ones block it, as for signing) and the OTP, so
+// nobody gains more than a holder who can already sign; the old PUK and
+// ERC stop working and the PUK counter starts again. A blocked PIN is not
+// enough (the PUK that would unblock it is what was lost): an operator
+// reissues the credential then.
+func (s *Service) ReplaceRecoveryCodes(ctx context.Context, p *Principal, credentialID, pin, otpCode string) (*RecoveryCodes, error) {
+	st, err := s.scStore()
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.loadOwned(ctx, p, credentialID)
+	if err != nil {
+		return nil, err
+	}
+	const action = "selfcare.recovery_codes"
+	if !c.Activated {
+		return nil, s.holderFail(ctx, p, action, c.ID, "not_activated", ErrNotActivated)
+	}
+	if c.KeyStatus != KeyEnabled {
+		return nil, s.holderFail(ctx, p, action, c.ID, "disabled", ErrDisabled)
+	}
+	if reason, err := s.checkPIN(ctx, c, pin); err != nil {
+		return nil, s.holderFail(ctx, p, action, c.ID, reason, err)
+	}
+	if reason, err := s.checkOTP(ctx, c, otpCode, nil); err != nil {
+		return nil, s.holderFail(ctx, p, action, c.ID, reason, err)
+	}
+	out := &RecoveryCodes{IUT: c.IUT, CertSerial: c.CertSerial}
+	if out.PUK, err = randomDigits(8); err != nil {
+		return nil, err
+	}
+	if out.ERC, err = randomCode(12); err != nil {
+		return nil, err
+	}
+	pukHash, err := s.hash(ctx, out.PUK)
+	if err != nil {
+		return nil, err
+	}
+	ercHash, err := s.hash(ctx, out.ERC)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := st.SetRecoveryHashes(ctx, c.ID, pukHash, ercHash, s.cfg.PINMaxTries)
+	if err != nil {
+		return nil, storeErr(action, err)
+	}
+	if !ok {
+		return nil, s.holderFail(ctx, p, action, c.ID, "pin_locked", ErrPINLocked)
+	}
+	s.record(ctx, audit.Event{Actor: "user:" + p.UserID, Action: action, Object: "credential:" + c.ID, Outcome: "success"})
+	return out, nil
 }
 
 // UnblockPIN sets a new PIN with the PUK and the OTP, clearing the PIN

@@ -431,6 +431,19 @@ func (s *Store) SetPINHash(ctx context.Context, id, pinHash string, max int) (bo
 	return n == 1, err
 }
 
+// SetRecoveryHashes replaces a credential's PUK and ERC hashes and clears
+// the PUK counter, unless the PIN got blocked meanwhile (pin_tries ≥
+// pinMax): the holder proved the PIN to get new codes.
+func (s *Store) SetRecoveryHashes(ctx context.Context, id, pukHash, ercHash string, pinMax int) (bool, error) {
+	res, err := s.Exec(ctx, `UPDATE credentials SET puk_hash = ?, erc_hash = ?, puk_tries = 0 WHERE id = ? AND pin_tries < ?`,
+		pukHash, ercHash, id, pinMax)
+	if err != nil {
+		return false, fmt.Errorf("set recovery codes %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // UnblockPIN sets a new PIN hash after a correct PUK and clears both
 // counters, unless the PUK got blocked meanwhile (puk_tries ≥ pukMax).
 func (s *Store) UnblockPIN(ctx context.Context, id, pinHash string, pukMax int) (bool, error) {

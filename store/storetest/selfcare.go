@@ -263,8 +263,11 @@ func testCredentialUpdates(t *testing.T, s *store.Store) {
 	if ok, _ := s.UnblockPIN(ctx, "c1", "unblocked", 10); ok {
 		t.Fatal("unblocked with the PUK blocked")
 	}
+	if ok, _ := s.SetRecoveryHashes(ctx, "c1", "puk2", "erc2", 3); ok {
+		t.Fatal("recovery codes replaced while the PIN is blocked")
+	}
 	c, _ := s.Credential(ctx, "c1")
-	if c.PINHash != "new" || c.PINTries != 3 || c.PUKTries != 10 {
+	if c.PINHash != "new" || c.PINTries != 3 || c.PUKTries != 10 || c.PUKHash == "puk2" {
 		t.Fatalf("credential %+v", c)
 	}
 	seedCredential(t, s, "alice", "c2")
@@ -276,6 +279,14 @@ func testCredentialUpdates(t *testing.T, s *store.Store) {
 	c, _ = s.Credential(ctx, "c2")
 	if c.PINHash != "unblocked" || c.PINTries != 0 || c.PUKTries != 0 {
 		t.Fatalf("after unblock %+v", c)
+	}
+	// New recovery codes replace both hashes and restart the PUK counter.
+	_, _, _ = s.AddPUKTry(ctx, "c2", 10)
+	if ok, err := s.SetRecoveryHashes(ctx, "c2", "puk2", "erc2", 3); !ok || err != nil {
+		t.Fatalf("recovery codes: %v %v", ok, err)
+	}
+	if c, _ = s.Credential(ctx, "c2"); c.PUKHash != "puk2" || c.ERCHash != "erc2" || c.PUKTries != 0 {
+		t.Fatalf("after new recovery codes %+v", c)
 	}
 	// Activation happens once.
 	if ok, _ := s.ActivateCredential(ctx, "c2", "x", 10); ok {
