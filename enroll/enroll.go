@@ -993,9 +993,16 @@ func (s *Service) NewEnvelope(ctx context.Context, userID, credentialID, pin, ot
 	if err != nil {
 		return "", storeErr("user", err)
 	}
-	a, err := s.st.Account(ctx, userID)
-	if err != nil {
+	// A holder who registered in self-care has an account (address and
+	// country); one the operator enrolled has the user's own address.
+	to, italian := u.Email, u.FiscalCode != ""
+	if a, err := s.st.Account(ctx, userID); err == nil {
+		to, italian = a.Email, a.Country == "IT"
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return "", storeErr("account", err)
+	}
+	if to == "" {
+		return "", errs.New(errs.Conflict, "", "There is no e-mail address to send the envelope to: ask the operator")
 	}
 	codes, err := s.sam.ReplaceRecoveryCodes(ctx, &sam.Principal{UserID: userID}, credentialID, strings.TrimSpace(pin), strings.TrimSpace(otpCode))
 	if err != nil {
@@ -1004,7 +1011,7 @@ func (s *Service) NewEnvelope(ctx context.Context, userID, credentialID, pin, ot
 	now := s.now()
 	env := Envelope{Number: "E" + strings.ToUpper(randomHex(6)), IUT: codes.IUT, PUK: codes.PUK, ERC: codes.ERC,
 		Holder: strings.TrimSpace(u.GivenName + " " + u.Surname), UserID: userID, Serial: codes.CertSerial,
-		IssuedAt: now.UTC().Format("2006-01-02 15:04 UTC"), Italian: a.Country == "IT", PortalURL: s.cfg.PublicURL}
+		IssuedAt: now.UTC().Format("2006-01-02 15:04 UTC"), Italian: italian, PortalURL: s.cfg.PublicURL}
 	pdf, err := EnvelopePDF(env, passphrase)
 	if err != nil {
 		// The new codes are set and exist nowhere else: asking again
@@ -1012,7 +1019,7 @@ func (s *Service) NewEnvelope(ctx context.Context, userID, credentialID, pin, ot
 		s.log.Error("new envelope not generated", "credential", credentialID, "error", err)
 		return "", errs.Wrap(errs.Internal, "Internal error", err)
 	}
-	if err := s.mail.Send(ctx, envelopeMail(a.Email, env, pdf, true)); err != nil {
+	if err := s.mail.Send(ctx, envelopeMail(to, env, pdf, true)); err != nil {
 		return "", errs.Wrap(errs.Unavailable, "The envelope could not be sent; ask for a new one later", err)
 	}
 	s.record(ctx, audit.Event{Actor: "user:" + userID, Action: "enroll.new_envelope", Object: "credential:" + credentialID, Outcome: "success",

@@ -12,6 +12,7 @@ import (
 	"github.com/sigillo/sigillo/enroll"
 	"github.com/sigillo/sigillo/errs"
 	"github.com/sigillo/sigillo/otp"
+	"github.com/sigillo/sigillo/sam"
 	"github.com/sigillo/sigillo/sam/samtest"
 	"github.com/sigillo/sigillo/store"
 )
@@ -394,5 +395,29 @@ func TestSubmitRequest_refusesBadEvidenceWithOneKeyPerField(t *testing.T) {
 	// Unverified and operator-created users cannot request here.
 	if _, err := e.svc.SubmitRequest(c, "nobody", okFR); errs.KindOf(err) != errs.Forbidden {
 		t.Fatalf("unknown user: %v", err)
+	}
+}
+
+// TestNewEnvelope_operatorEnrolledHolder: a holder the operator enrolled
+// (no self-care account) gets the new envelope at the user's own address,
+// in Italian for an Italian fiscal code; a wrong PIN sends nothing.
+func TestNewEnvelope_operatorEnrolledHolder(t *testing.T) {
+	e := newEnv(t)
+	c := context.Background()
+	uid := e.sam.User(t, "opholder")
+	cc := e.sam.Credential(t, uid, sam.NewCredential{})
+	if _, err := e.svc.NewEnvelope(c, uid, cc.CredentialID, "00000000", "", "new passphrase", "new passphrase"); !errors.Is(err, sam.ErrInvalidPIN) {
+		t.Fatalf("wrong PIN: %v", err)
+	}
+	if ms, _ := e.st.Emails(c, "opholder@example.test", 10); len(ms) != 0 {
+		t.Fatalf("mail after a wrong PIN: %d", len(ms))
+	}
+	n, err := e.svc.NewEnvelope(c, uid, cc.CredentialID, samtest.PIN, "", "new passphrase", "new passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := e.st.Emails(c, "opholder@example.test", 10)
+	if len(ms) != 1 || !strings.Contains(ms[0].Subject, n) || !strings.Contains(ms[0].Subject, "busta") || len(ms[0].Attachment) == 0 {
+		t.Fatalf("envelope mail %+v", ms)
 	}
 }
