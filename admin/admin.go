@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -275,14 +274,10 @@ func (h *Handler) listOutbox(c *gin.Context) {
 		h.fail(c, errs.New(errs.NotFound, "", "The SMS sender is not the dev outbox"))
 		return
 	}
-	limit := 100
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			h.fail(c, errs.Invalidf("Invalid parameter limit (1..1000)"))
-			return
-		}
-		limit = n
+	limit, err := queryLimit(c)
+	if err != nil {
+		h.fail(c, err)
+		return
 	}
 	msgs, err := h.outbox.Outbox(c.Request.Context(), phoneQuery(c.Query("to")), limit)
 	if err != nil {

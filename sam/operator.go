@@ -263,11 +263,9 @@ func (s *Service) CreateCredential(ctx context.Context, nc NewCredential) (*Crea
 
 	id := randomID("c-")
 	out := &CreatedCredential{CredentialID: id, Activated: activated}
-	if out.PUK, err = randomDigits(8); err != nil {
-		return nil, errs.Wrap(errs.Internal, "Internal error", err)
-	}
-	if out.ERC, err = randomCode(12); err != nil {
-		return nil, errs.Wrap(errs.Internal, "Internal error", err)
+	var pukHash, ercHash string
+	if out.PUK, out.ERC, pukHash, ercHash, err = s.newRecoveryCodes(ctx); err != nil {
+		return nil, err
 	}
 	if out.IUT, err = randomCode(10); err != nil {
 		return nil, errs.Wrap(errs.Internal, "Internal error", err)
@@ -275,18 +273,12 @@ func (s *Service) CreateCredential(ctx context.Context, nc NewCredential) (*Crea
 	rec := store.Credential{
 		ID: id, UserID: u.ID, Description: nc.Description, KeyAlgo: nc.KeyAlgo, IUT: out.IUT, OTPType: nc.OTP,
 		SCAL: nc.SCAL, Multisign: nc.Multisign, Domain: nc.Domain, Alias: nc.Alias, KeyStatus: KeyEnabled,
-		Activated: activated,
+		Activated: activated, PUKHash: pukHash, ERCHash: ercHash,
 	}
 	if activated {
 		if rec.PINHash, err = s.hash(ctx, nc.PIN); err != nil {
 			return nil, err
 		}
-	}
-	if rec.PUKHash, err = s.hash(ctx, out.PUK); err != nil {
-		return nil, err
-	}
-	if rec.ERCHash, err = s.hash(ctx, out.ERC); err != nil {
-		return nil, err
 	}
 	if nc.OTP == "totp" {
 		if out.OTPSecret, out.OTPURI, err = s.totp.Generate(u.ID); err != nil {
@@ -455,4 +447,22 @@ func (s *Service) SetKeyEnabled(ctx context.Context, id string, enabled bool) er
 	}
 	s.record(ctx, audit.Event{Actor: "admin", Action: "admin.credential." + strings.TrimSuffix(status, "d"), Object: "credential:" + id, Outcome: "success"})
 	return nil
+}
+
+// newRecoveryCodes makes a PUK (8 digits) and an ERC (12 characters) and
+// their slow hashes: the codes are shown once, only the hashes are kept.
+func (s *Service) newRecoveryCodes(ctx context.Context) (puk, erc, pukHash, ercHash string, err error) {
+	if puk, err = randomDigits(8); err != nil {
+		return "", "", "", "", errs.Wrap(errs.Internal, "Internal error", err)
+	}
+	if erc, err = randomCode(12); err != nil {
+		return "", "", "", "", errs.Wrap(errs.Internal, "Internal error", err)
+	}
+	if pukHash, err = s.hash(ctx, puk); err != nil {
+		return "", "", "", "", err
+	}
+	if ercHash, err = s.hash(ctx, erc); err != nil {
+		return "", "", "", "", err
+	}
+	return puk, erc, pukHash, ercHash, nil
 }

@@ -319,18 +319,8 @@ func (s *Service) ReplaceRecoveryCodes(ctx context.Context, p *Principal, creden
 		return nil, s.holderFail(ctx, p, action, c.ID, reason, err)
 	}
 	out := &RecoveryCodes{IUT: c.IUT, CertSerial: c.CertSerial}
-	if out.PUK, err = randomDigits(8); err != nil {
-		return nil, err
-	}
-	if out.ERC, err = randomCode(12); err != nil {
-		return nil, err
-	}
-	pukHash, err := s.hash(ctx, out.PUK)
-	if err != nil {
-		return nil, err
-	}
-	ercHash, err := s.hash(ctx, out.ERC)
-	if err != nil {
+	var pukHash, ercHash string
+	if out.PUK, out.ERC, pukHash, ercHash, err = s.newRecoveryCodes(ctx); err != nil {
 		return nil, err
 	}
 	ok, err := st.SetRecoveryHashes(ctx, c.ID, pukHash, ercHash, s.cfg.PINMaxTries)
